@@ -1,0 +1,24 @@
+"""pingtally's HTTP side: the ingest endpoints GitLab instances call, the API, pages and CLI."""
+from __future__ import annotations
+
+from flask import Flask
+
+from workers.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    app = Flask(__name__)
+    settings = settings or Settings.from_env()
+    app.config["PINGTALLY"] = settings
+    # Werkzeug refuses longer bodies with 413 before we read them.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
+    app.json.sort_keys = False
+
+    from . import api, cli, db, errors, ingest
+
+    db.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(api.bp)
+    cli.init_app(app)
+    return app

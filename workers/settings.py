@@ -1,0 +1,53 @@
+"""Configuration from PINGTALLY_* environment variables, with laptop defaults."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+def _int(env, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value pingtally cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Path = Path("var/pingtally.db")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    metrics_dirs: tuple[Path, ...] = ()
+    stages_file: Path | None = None
+    api_token: str | None = None
+    max_payload_bytes: int = 16 * MIB
+    queue_name: str = "pings"
+    job_retries: int = 3
+    failure_ttl: int = 30 * 24 * 3600
+    sqlite_busy_timeout_ms: int = 5000
+
+    @classmethod
+    def from_env(cls, env=None) -> "Settings":
+        env = os.environ if env is None else env
+        dirs = tuple(Path(p) for p in env.get("PINGTALLY_METRICS_DIRS", "").split(os.pathsep) if p)
+        stages = env.get("PINGTALLY_STAGES_FILE") or None
+        return cls(
+            database=Path(env.get("PINGTALLY_DATABASE") or cls.database),
+            redis_url=env.get("PINGTALLY_REDIS_URL") or cls.redis_url,
+            metrics_dirs=dirs,
+            stages_file=Path(stages) if stages else None,
+            api_token=env.get("PINGTALLY_API_TOKEN") or None,
+            max_payload_bytes=_int(env, "PINGTALLY_MAX_PAYLOAD_BYTES", cls.max_payload_bytes),
+            queue_name=env.get("PINGTALLY_QUEUE") or cls.queue_name,
+            job_retries=_int(env, "PINGTALLY_JOB_RETRIES", cls.job_retries),
+            sqlite_busy_timeout_ms=_int(env, "PINGTALLY_SQLITE_BUSY_MS", cls.sqlite_busy_timeout_ms),
+        )
