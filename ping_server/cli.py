@@ -1,12 +1,18 @@
 """The `pingtally` command: a Flask-aware click group."""
 from __future__ import annotations
 
+import json
 import logging
+import sys
 
 import click
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
+from workers import catalog, exports
 from workers import queue as rq_queue
+from workers import rebuild as rebuild_module
+from workers.dictionary import check as check_dictionary
+from workers.installations import format_timestamp, utc_now
 from workers.storage import Storage
 
 from . import create_app
@@ -27,7 +33,8 @@ main.add_command(routes_command)
 
 def init_app(app) -> None:
     """Commands live on app.cli, so `pingtally X` and app.test_cli_runner() both find them."""
-    for command in (serve, worker, token, import_command, queue):
+    for command in (serve, worker, token, import_command, queue, dictionary, rebuild, export,
+                    simulate):
         app.cli.add_command(command)
 
 
@@ -133,6 +140,129 @@ def requeue_stuck():
     """Enqueue pings that wait in the archive but have no job in Redis."""
     outcome = rq_queue.requeue_stuck(open_storage(), open_queue(), settings())
     click.echo(f"{outcome['waiting']} ping(s) waiting, {outcome['requeued']} re-queued")
+
+
+@click.group()
+def dictionary():
+    """Load, show and check the metric dictionary."""
+
+
+@dictionary.command("load")
+@with_appcontext
+def dictionary_load():
+    """Load PINGTALLY_METRICS_DIRS (default: the bundled dictionary) into the database."""
+    loaded = catalog.configured_dictionary(settings())
+    outcome = catalog.store(open_storage(), loaded)
+    click.echo(f"{outcome['metrics']} metrics loaded ({outcome['added']} new, "
+               f"{outcome['dropped']} dropped), fingerprint {loaded.fingerprint[:12]}")
+    if loaded.problems:
+        click.echo(f"{len(loaded.problems)} problem(s) while reading; see `pingtally dictionary check`")
+    click.echo("run `pingtally rebuild` to apply it to the archived pings")
+
+
+@dictionary.command("show")
+@click.option("--stage", default=None, help="Only this stage.")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def dictionary_show(stage, as_json):
+    """List the metrics of the configured dictionary."""
+    loaded = catalog.configured_dictionary(settings())
+    metrics = [m for m in loaded if stage is None or m.stage == stage]
+    if as_json:
+        click.echo(json.dumps([catalog.metric_row(m) for m in metrics], indent=2))
+        return
+    rows = [(m.stage, m.group or "-", m.time_frame, m.activity, ",".join(m.indicators) or "-",
+             m.key_path) for m in sorted(metrics, key=lambda m: (m.stage, m.group or "", m.key_path))]
+    header = ("stage", "group", "time", "activity", "indicators", "key_path")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + row[5])
+    click.echo(f"{len(metrics)} metrics")
+
+
+@dictionary.command("check")
+@with_appcontext
+def dictionary_check():
+    """Report unknown stages, double-counted SMAU, duplicate key paths, invalid files."""
+    loaded = catalog.configured_dictionary(settings())
+    problems = check_dictionary(loaded)
+    for problem in problems:
+        click.echo(f"{problem.kind}: {problem}")
+    click.echo(f"{len(loaded)} metrics, {len(problems)} problem(s)")
+    if problems:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--from", "first", default=None, help="First month (YYYY-MM).")
+@click.option("--to", "last", default=None, help="Last month (YYYY-MM).")
+@with_appcontext
+def rebuild(first, last):
+    """Recompute snapshots and rollups from the archive (e.g. after a dictionary change)."""
+    for name, value in (("--from", first), ("--to", last)):
+        if value and not exports.MONTH.match(value):
+            raise click.BadParameter(f"{value!r} is not YYYY-MM", param_hint=name)
+    storage = open_storage()
+    catalog.ensure_loaded(storage, settings())
+    report = rebuild_module.rebuild(storage, settings(), first, last,
+                                    progress=lambda text: click.echo(f"  {text}", err=True))
+    click.echo(f"{report.pings} pings replayed, {len(report.failed)} failed")
+    for ping_id, error in report.failed[:20]:
+        click.echo(f"  ping {ping_id}: {error}")
+    changed = report.changed_months
+    if not changed:
+        click.echo("no rollup changed")
+    for month in changed:
+        c = report.months[month]
+        click.echo(f"  {month}: {c['added']} rows added, {c['removed']} removed, {c['changed']} changed")
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(exports.KINDS))
+@click.option("--from", "first", default=None, help="First month (YYYY-MM).")
+@click.option("--to", "last", default=None, help="Last month (YYYY-MM).")
+@click.option("--stage", default=None)
+@click.option("--by", type=click.Choice(exports.BREAKDOWNS), default=None)
+@click.option("--format", "fmt", type=click.Choice(exports.FORMATS), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+@with_appcontext
+def export(kind, first, last, stage, by, fmt, output):
+    """Export a rollup (smau gmau paid_gmau umau cmau features installations)."""
+    request = exports.ExportRequest(kind, first, last, stage, by, fmt)
+    try:
+        request.validate()
+    except exports.ExportError as exc:
+        raise click.UsageError(str(exc)) from None
+    for chunk in exports.render(open_storage(), request):
+        output.write(chunk)
+
+
+@click.command()
+@click.option("--installations", default=40, show_default=True)
+@click.option("--months", default=6, show_default=True, help="Months of weekly pings, up to now.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--padding", default=0, show_default=True,
+              help="Extra synthetic counters per payload (benchmarks use ~2,000).")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+@with_appcontext
+def simulate(installations, months, seed, padding, output):
+    """Write a synthetic fleet's weekly pings as NDJSON (for demos and benchmarks)."""
+    from workers.fleet import Fleet, MetricSpec, month_start, padding_specs
+
+    loaded = catalog.configured_dictionary(settings())
+    specs = [MetricSpec(m.key_path, m.time_frame, m.stage) for m in loaded
+             if m.value_type == "number"] + padding_specs(padding)
+    fleet = Fleet(specs, installations=installations, seed=seed)
+    start = month_start(months - 1)
+    weeks = months * 52 // 12
+    now = format_timestamp(utc_now())
+    count = 0
+    for received_at, payload in fleet.pings(start, weeks):
+        if received_at > now:
+            continue
+        output.write(json.dumps({"received_at": received_at, "payload": payload}) + "\n")
+        count += 1
+    click.echo(f"{count} pings from {installations} installations over {months} months", err=True)
 
 
 def run():

@@ -23,6 +23,16 @@ def close_storage(exc=None) -> None:
         storage.close()
 
 
+def with_own_storage(app_settings, produce, *args):
+    """Stream `produce(storage, *args)` with a connection of its own: a streamed body outlives
+    the request's app context, and with it the per-request connection."""
+    storage = Storage(app_settings.database, app_settings.sqlite_busy_timeout_ms)
+    try:
+        yield from produce(storage, *args)
+    finally:
+        storage.close()
+
+
 def get_queue():
     """The ping queue; the Redis client (and its connection pool) lives as long as the process."""
     ext = current_app.extensions

@@ -108,3 +108,15 @@ def runner_factory(env):
         app.config["TESTING"] = True
         return app, app.test_client(), {"Authorization": f"Bearer {TOKEN}"}
     return build
+
+
+@pytest.fixture
+def pipeline(env, monkeypatch):
+    """Storage + settings using the small rules dictionary (tests/data/rules_dictionary)."""
+    from rules_support import RULES_DICTIONARY, Pipeline
+
+    monkeypatch.setenv("PINGTALLY_METRICS_DIRS", str(RULES_DICTIONARY))
+    settings = Settings.from_env()
+    storage = Storage.open(settings)
+    yield Pipeline(storage, settings)
+    storage.close()

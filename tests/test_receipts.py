@@ -58,8 +58,8 @@ def test_installation_follows_its_latest_ping_in_any_order(storage, settings):
                         received_at="2026-10-14T00:00:00.000000Z")
     earlier = accept_ping(storage, None, settings, make_payload(version="16.0.0"),
                           received_at="2026-10-07T00:00:00.000000Z")
-    processing.process_ping(storage, later.ping_id)
-    processing.process_ping(storage, earlier.ping_id)
+    processing.process_ping(storage, later.ping_id, settings)
+    processing.process_ping(storage, earlier.ping_id, settings)
     row = storage.installation(make_payload()["uuid"], make_payload()["hostname"])
     assert row["version"] == "17.0.0"
     assert row["first_seen_at"] == "2026-10-07T00:00:00.000000Z"
@@ -70,9 +70,9 @@ def test_processing_twice_changes_nothing(storage, settings):
     from ping_server.intake import accept_ping
 
     ping_id = accept_ping(storage, None, settings, make_payload()).ping_id
-    processing.process_ping(storage, ping_id)
+    processing.process_ping(storage, ping_id, settings)
     before = storage.ping(ping_id), storage.installation(make_payload()["uuid"], make_payload()["hostname"])
-    assert processing.process_ping(storage, ping_id) == "already processed"
+    assert processing.process_ping(storage, ping_id, settings) == "already processed"
     after = storage.ping(ping_id), storage.installation(make_payload()["uuid"], make_payload()["hostname"])
     assert before == after
 

@@ -1,8 +1,13 @@
 """What a worker does with one archived ping. No Flask, no RQ: callable from jobs, CLI and tests."""
 from __future__ import annotations
 
-from .installations import deployment_of, format_timestamp, tier_of, utc_now
+from .catalog import catalog_for
+from .installations import (deployment_of, format_timestamp, is_paid, tier_of, utc_now,
+                            version_key, version_minor)
+from .normalise import normalise
 from .payloads import parse_object, unpack_archive
+
+ACTIVE_WINDOW_MONTHS = 3  # rule 11: the month and the two before it
 
 
 class PingNotFound(LookupError):
@@ -16,21 +21,26 @@ def load_payload(storage, ping_id: int) -> dict:
     return parse_object(unpack_archive(blob))
 
 
-def process_ping(storage, ping_id: int) -> str:
+def process_ping(storage, ping_id: int, settings, force: bool = False) -> str:
     """Apply one ping to everything derived from it. Idempotent: a second run changes nothing."""
     ping = storage.ping(ping_id)
     if ping is None:
         raise PingNotFound(f"ping {ping_id} is not in the archive")
-    if ping["status"] == "processed":
+    if ping["status"] == "processed" and not force:
         return "already processed"
     payload = load_payload(storage, ping_id)
+    catalog = catalog_for(storage, settings)
+    normalised = normalise(payload, catalog.refs)
     with storage.write():
-        record_installation(storage, ping, payload)
+        installation_id = record_installation(storage, ping, payload)
+        replaced = apply_to_month(storage, installation_id, ping, payload, normalised)
+        storage.set_ping_counts(ping_id, normalised.leaves, normalised.unknown_keys,
+                                len(normalised.failures))
         storage.mark_processed(ping_id, format_timestamp(utc_now()))
-    return "processed"
+    return "processed" if replaced else "processed (not the month's last ping)"
 
 
-def record_installation(storage, ping: dict, payload: dict) -> None:
+def record_installation(storage, ping: dict, payload: dict) -> int:
     active_users = payload.get("active_user_count")
     storage.upsert_installation(
         uuid=ping["uuid"],
@@ -45,6 +55,58 @@ def record_installation(storage, ping: dict, payload: dict) -> None:
         active_user_count=active_users if _is_count(active_users) else None,
         unique_instance_id=_text(payload.get("unique_instance_id")),
     )
+    return storage.installation_id(ping["uuid"], ping["hostname"])
+
+
+def apply_to_month(storage, installation_id: int, ping: dict, payload: dict, normalised) -> bool:
+    """Rules 3-6: make this ping its month's snapshot if it is the month's last; True if it did."""
+    month = ping["month"]
+    key = version_key_text(ping["version"])
+    if storage.widen_version_ranges(normalised.valid_metric_ids, key):
+        storage.mark_all_months_dirty()  # rule 11: active installations may change anywhere
+    current = storage.snapshot_key(installation_id, month)
+    if current is not None and current > (ping["received_at"], ping["id"]):
+        return False
+    tier = tier_of(ping["edition"])
+    storage.replace_snapshot(
+        {
+            "installation_id": installation_id,
+            "month": month,
+            "ping_id": ping["id"],
+            "received_at": ping["received_at"],
+            "version": ping["version"],
+            "version_key": key,
+            "version_minor": version_minor(ping["version"]),
+            "edition": ping["edition"],
+            "tier": tier,
+            "paid": int(is_paid(tier)),
+            "deployment": deployment_of(ping["uuid"], payload.get("gitlab_dedicated")),
+            "installation_type": _text(payload.get("installation_type")),
+        },
+        normalised.values,
+        normalised.failures,
+    )
+    storage.recompute_monthly_values(installation_id, month)
+    # This month, the months whose deltas follow from it, and the 2 months whose active window
+    # includes it.
+    storage.mark_dirty([month, *following_months(month, ACTIVE_WINDOW_MONTHS - 1),
+                        *storage.installation_months(installation_id, month)])
+    return True
+
+
+def version_key_text(version: str | None) -> str:
+    """A version as text that sorts like the version: '16.11.2-ee' -> '00016.00011.00002'."""
+    parts = list(version_key(version)) or [0]
+    return ".".join(f"{p:05d}" for p in (parts + [0, 0, 0])[:3])
+
+
+def following_months(month: str, count: int) -> list[str]:
+    year, number = int(month[:4]), int(month[5:7])
+    months = []
+    for _ in range(count):
+        year, number = (year + 1, 1) if number == 12 else (year, number + 1)
+        months.append(f"{year:04d}-{number:02d}")
+    return months
 
 
 def _text(value) -> str | None:

@@ -89,3 +89,22 @@ def requeue_stuck(storage, queue: Queue, settings, progress=None) -> dict:
     if requeued:
         storage.mark_enqueued(requeued, format_timestamp(utc_now()))
     return {"waiting": len(waiting), "requeued": len(requeued)}
+
+
+REFRESH_JOB_ID = "refresh-rollups"
+
+
+def schedule_refresh(queue: Queue) -> bool:
+    """Put one rollup refresh at the back of the queue unless one is already waiting there.
+
+    During a burst the refresh runs once per pass through the queue, not once per ping.
+    """
+    try:
+        job = Job.fetch(REFRESH_JOB_ID, connection=queue.connection)
+        if job.get_status(refresh=False) == JobStatus.QUEUED:
+            return False
+    except NoSuchJobError:
+        pass
+    queue.enqueue("workers.jobs.refresh_rollups", job_id=REFRESH_JOB_ID, failure_ttl=86400,
+                  result_ttl=600, job_timeout=3600, description="refresh dirty rollup months")
+    return True

@@ -13,7 +13,11 @@ from pathlib import Path
 
 import sqlite_utils
 
+from .exports_sql import ExportsSQL
+from .metrics_sql import MetricsSQL
+from .rollups_sql import RollupsSQL
 from .schema import MIGRATIONS
+from .snapshots_sql import SnapshotsSQL
 
 
 class StorageBusy(RuntimeError):
@@ -30,7 +34,7 @@ class ArchiveResult:
     created: bool
 
 
-class Storage:
+class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL):
     def __init__(self, path: str | Path, busy_timeout_ms: int = 5000):
         self.path = Path(path)
         if str(path) != ":memory:":
@@ -163,9 +167,11 @@ class Storage:
         return [row[0] for row in self.conn.execute(sql)]
 
     def mark_processed(self, ping_id: int, at: str) -> None:
+        """Call inside the write transaction that applied the ping."""
         self.conn.execute(
-            "UPDATE pings SET status = 'processed', processed_at = ?, error = NULL, "
-            "attempts = attempts + 1 WHERE id = ?",
+            "UPDATE pings SET processed_at = CASE WHEN status = 'processed' THEN processed_at "
+            "ELSE ? END, attempts = attempts + (status != 'processed'), status = 'processed', "
+            "error = NULL WHERE id = ?",
             [at, ping_id],
         )
 
@@ -186,6 +192,17 @@ class Storage:
                 "WHERE id = ? AND status = 'failed'",
                 [(i,) for i in ping_ids],
             )
+
+    def ping_ids_in_months(self, first: str | None, last: str | None) -> list[int]:
+        """Archived pings received in [first, last], in receive order (ties: id)."""
+        sql, params = "SELECT id FROM pings WHERE true", []
+        if first:
+            sql += " AND month >= ?"
+            params.append(first)
+        if last:
+            sql += " AND month <= ?"
+            params.append(last)
+        return [r[0] for r in self.conn.execute(sql + " ORDER BY received_at, id", params)]
 
     # -- installations ---------------------------------------------------------------------
 

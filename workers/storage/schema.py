@@ -83,3 +83,173 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+MIGRATIONS.append(
+    # 2: the metric dictionary, month snapshots (rules 3-6), rollups (rules 9-12)
+    """
+    ALTER TABLE pings ADD COLUMN leaves INTEGER;
+    ALTER TABLE pings ADD COLUMN unknown_keys INTEGER;
+    ALTER TABLE pings ADD COLUMN failures INTEGER;
+
+    -- The dictionary as loaded (`pingtally dictionary load`); ids stay stable across reloads.
+    CREATE TABLE metrics (
+        id INTEGER PRIMARY KEY,
+        key_path TEXT NOT NULL UNIQUE,
+        stage TEXT NOT NULL,
+        section TEXT,
+        product_group TEXT,
+        time_frame TEXT NOT NULL,
+        value_type TEXT NOT NULL,
+        status TEXT,
+        active INTEGER NOT NULL,
+        activity TEXT NOT NULL,
+        indicators TEXT NOT NULL,           -- comma-separated performance_indicator_type
+        is_smau INTEGER NOT NULL,
+        is_gmau INTEGER NOT NULL,
+        is_paid_gmau INTEGER NOT NULL,
+        is_umau INTEGER NOT NULL,
+        tiers TEXT NOT NULL,
+        milestone TEXT,
+        description TEXT,
+        source TEXT,
+        in_dictionary INTEGER NOT NULL DEFAULT 1  -- 0: dropped by a later load (kept for its id)
+    );
+    CREATE INDEX metrics_by_stage ON metrics (stage);
+
+    -- Rules 3-4: per installation and month, the month's last ping.
+    CREATE TABLE snapshots (
+        installation_id INTEGER NOT NULL REFERENCES installations (id),
+        month TEXT NOT NULL,
+        ping_id INTEGER NOT NULL REFERENCES pings (id),
+        received_at TEXT NOT NULL,
+        version TEXT,
+        version_key TEXT NOT NULL,          -- zero-padded, sorts like the version
+        version_minor TEXT NOT NULL,        -- major.minor, for breakdowns
+        edition TEXT,
+        tier TEXT NOT NULL,
+        paid INTEGER NOT NULL,
+        deployment TEXT NOT NULL,
+        installation_type TEXT,
+        PRIMARY KEY (installation_id, month)
+    );
+    CREATE INDEX snapshots_by_month ON snapshots (month);
+
+    -- Rules 5-6: valid values of 28d and all-time metrics in that ping, and the monthly value.
+    CREATE TABLE snapshot_values (
+        month TEXT NOT NULL,
+        metric_id INTEGER NOT NULL,
+        installation_id INTEGER NOT NULL,
+        value NUMERIC NOT NULL,
+        monthly_value NUMERIC NOT NULL,
+        PRIMARY KEY (month, metric_id, installation_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX snapshot_values_by_installation ON snapshot_values (installation_id, month);
+
+    -- Rule 5: values that were not valid, by failure code (-1, -2, -3, -1000, histogram, ...).
+    CREATE TABLE snapshot_failures (
+        month TEXT NOT NULL,
+        metric_id INTEGER NOT NULL,
+        installation_id INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        PRIMARY KEY (month, metric_id, installation_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX snapshot_failures_by_installation ON snapshot_failures (installation_id, month);
+
+    -- Rule 11: first..last version on which each metric was ever seen valid.
+    CREATE TABLE metric_version_ranges (
+        metric_id INTEGER PRIMARY KEY,
+        min_version_key TEXT NOT NULL,
+        max_version_key TEXT NOT NULL
+    );
+
+    -- Months whose rollups are older than their snapshots; `mark` grows with every change,
+    -- so a refresh only clears the marks it has seen.
+    CREATE TABLE dirty_months (
+        month TEXT PRIMARY KEY,
+        mark INTEGER NOT NULL
+    );
+
+    -- Rules 9-12, materialised per month. scope: all | paid. dimension '' = no breakdown.
+    CREATE TABLE rollups (
+        month TEXT NOT NULL,
+        metric_id INTEGER NOT NULL,
+        scope TEXT NOT NULL,
+        dimension TEXT NOT NULL,
+        dim_value TEXT NOT NULL,
+        reporting_installations INTEGER NOT NULL,
+        active_installations INTEGER NOT NULL,
+        using_installations INTEGER NOT NULL,
+        failing_installations INTEGER NOT NULL,
+        total NUMERIC NOT NULL,
+        median NUMERIC,
+        PRIMARY KEY (month, scope, dimension, metric_id, dim_value)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE rollup_refreshes (
+        month TEXT PRIMARY KEY,
+        refreshed_at TEXT NOT NULL,
+        dictionary_fingerprint TEXT
+    );
+    """
+)
+
+MIGRATIONS.append(
+    # 3: views an analyst can open in Datasette or `sqlite-utils query` without reading code
+    """
+    CREATE VIEW rollup_rows AS
+    SELECT r.month, r.scope, r.dimension, r.dim_value,
+           m.stage, m.section, m.product_group, m.key_path, m.time_frame, m.activity,
+           m.is_smau, m.is_gmau, m.is_paid_gmau, m.is_umau,
+           r.total AS recorded,
+           r.reporting_installations, r.active_installations, r.using_installations,
+           r.failing_installations, r.total, r.median,
+           -- rule 11: share of the active installations that reported, and the estimate
+           CASE WHEN r.active_installations > 0
+                THEN round(1.0 * r.reporting_installations / r.active_installations, 4) END
+               AS percent_reporting,
+           CASE WHEN r.reporting_installations > 0 AND r.active_installations > 0
+                THEN CAST(round(1.0 * r.total * r.active_installations / r.reporting_installations)
+                          AS INTEGER) END
+               AS estimated_total,
+           CASE WHEN r.reporting_installations > 0
+                THEN round(1.0 * r.using_installations / r.reporting_installations, 4) END
+               AS adoption_rate
+    FROM rollups r JOIN metrics m ON m.id = r.metric_id
+    WHERE m.in_dictionary;
+
+    CREATE VIEW smau AS
+    SELECT month, stage, key_path, recorded, reporting_installations, percent_reporting,
+           estimated_total, active_installations, failing_installations
+    FROM rollup_rows WHERE is_smau AND scope = 'all' AND dimension = '';
+
+    CREATE VIEW gmau AS
+    SELECT month, stage, product_group, key_path, recorded, reporting_installations,
+           percent_reporting, estimated_total, active_installations, failing_installations
+    FROM rollup_rows WHERE is_gmau AND scope = 'all' AND dimension = '';
+
+    CREATE VIEW paid_gmau AS
+    SELECT month, stage, product_group, key_path, recorded, reporting_installations,
+           percent_reporting, estimated_total, active_installations, failing_installations
+    FROM rollup_rows WHERE is_paid_gmau AND scope = 'paid' AND dimension = '';
+
+    CREATE VIEW umau AS
+    SELECT month, key_path, recorded, reporting_installations, percent_reporting,
+           estimated_total, active_installations, failing_installations
+    FROM rollup_rows WHERE is_umau AND scope = 'all' AND dimension = '';
+
+    CREATE VIEW cmau AS
+    SELECT month, sum(recorded) AS recorded, count(DISTINCT stage) AS stages
+    FROM smau GROUP BY month;
+
+    CREATE VIEW feature_use AS
+    SELECT month, stage, product_group, key_path, time_frame, activity,
+           reporting_installations, using_installations, adoption_rate, total, median,
+           active_installations, failing_installations, percent_reporting
+    FROM rollup_rows WHERE scope = 'all' AND dimension = '';
+
+    CREATE VIEW monthly_installations AS
+    SELECT s.month, i.uuid, i.hostname, s.version, s.edition, s.tier, s.deployment,
+           s.installation_type, s.ping_id, s.received_at
+    FROM snapshots s JOIN installations i ON i.id = s.installation_id;
+    """
+)

@@ -1,0 +1,133 @@
+"""SQL for month snapshots: the month's last ping per installation and its values (rules 3-6)."""
+from __future__ import annotations
+
+SNAPSHOT_COLUMNS = ("installation_id", "month", "ping_id", "received_at", "version", "version_key",
+                    "version_minor", "edition", "tier", "paid", "deployment", "installation_type")
+
+# Rule 6: an all-time counter's monthly value is its growth since the installation's most recent
+# earlier month with a valid value (LAG over the valid rows only); a 28d value is taken as is.
+MONTHLY_VALUES_SQL = """
+UPDATE snapshot_values AS target SET monthly_value = calc.monthly_value
+FROM (
+    SELECT v.month, v.metric_id,
+           max(0, v.value - coalesce(lag(v.value) OVER (PARTITION BY v.metric_id ORDER BY v.month), 0))
+               AS monthly_value
+    FROM snapshot_values v JOIN metrics m ON m.id = v.metric_id AND m.time_frame = 'all'
+    WHERE v.installation_id = :installation
+) AS calc
+WHERE target.installation_id = :installation AND target.month = calc.month
+  AND target.metric_id = calc.metric_id AND calc.month >= :from_month
+  AND target.monthly_value IS NOT calc.monthly_value
+"""
+
+
+class SnapshotsSQL:
+    def installation_id(self, uuid: str, hostname: str) -> int | None:
+        row = self.conn.execute("SELECT id FROM installations WHERE uuid = ? AND hostname = ?",
+                                [uuid, hostname]).fetchone()
+        return row[0] if row else None
+
+    def snapshot_key(self, installation_id: int, month: str) -> tuple[str, int] | None:
+        """(received_at, ping_id) of the ping that currently stands for this month."""
+        row = self.conn.execute(
+            "SELECT received_at, ping_id FROM snapshots WHERE installation_id = ? AND month = ?",
+            [installation_id, month]).fetchone()
+        return tuple(row) if row else None
+
+    def replace_snapshot(self, snapshot: dict, values: dict, failures: dict) -> None:
+        """Make this ping the month's snapshot (call inside a write transaction)."""
+        inst, month = snapshot["installation_id"], snapshot["month"]
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO snapshots ({', '.join(SNAPSHOT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in SNAPSHOT_COLUMNS)})",
+            [snapshot[c] for c in SNAPSHOT_COLUMNS])
+        self.conn.execute("DELETE FROM snapshot_values WHERE installation_id = ? AND month = ?", [inst, month])
+        self.conn.execute("DELETE FROM snapshot_failures WHERE installation_id = ? AND month = ?", [inst, month])
+        self.conn.executemany(
+            "INSERT INTO snapshot_values (month, metric_id, installation_id, value, monthly_value) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(month, metric_id, inst, value, value) for metric_id, value in values.items()])
+        self.conn.executemany(
+            "INSERT INTO snapshot_failures (month, metric_id, installation_id, code) VALUES (?, ?, ?, ?)",
+            [(month, metric_id, inst, code) for metric_id, code in failures.items()])
+
+    def recompute_monthly_values(self, installation_id: int, from_month: str) -> None:
+        self.conn.execute(MONTHLY_VALUES_SQL, {"installation": installation_id, "from_month": from_month})
+
+    def installation_months(self, installation_id: int, from_month: str) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT month FROM snapshots WHERE installation_id = ? AND month >= ? ORDER BY month",
+            [installation_id, from_month])]
+
+    def widen_version_ranges(self, metric_ids, version_key: str) -> bool:
+        """Rule 11 bookkeeping; True when some metric's first..last version range grew."""
+        cache = self.__dict__.setdefault("_ranges", {})
+        todo = []
+        for metric_id in metric_ids:
+            known = cache.get(metric_id)
+            if known is None or not known[0] <= version_key <= known[1]:
+                todo.append(metric_id)
+        if not todo:
+            return False
+        before = self.conn.total_changes
+        self.conn.executemany(
+            "INSERT INTO metric_version_ranges (metric_id, min_version_key, max_version_key) "
+            "VALUES (?, ?, ?) ON CONFLICT (metric_id) DO UPDATE SET "
+            "min_version_key = min(min_version_key, excluded.min_version_key), "
+            "max_version_key = max(max_version_key, excluded.max_version_key) "
+            "WHERE excluded.min_version_key < min_version_key "
+            "OR excluded.max_version_key > max_version_key",
+            [(m, version_key, version_key) for m in todo])
+        grew = self.conn.total_changes != before
+        for metric_id, low, high in self.conn.execute(
+                f"SELECT metric_id, min_version_key, max_version_key FROM metric_version_ranges "
+                f"WHERE metric_id IN ({', '.join('?' for _ in todo)})", todo):
+            cache[metric_id] = (low, high)
+        return grew
+
+    def clear_derived(self, first: str | None, last: str | None) -> None:
+        """Delete snapshots (and, for a full range, installations and version ranges)."""
+        full = first is None and last is None
+        clauses, params = [], []
+        if first:
+            clauses.append("month >= ?")
+            params.append(first)
+        if last:
+            clauses.append("month <= ?")
+            params.append(last)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        with self.write():
+            for table in ("snapshot_values", "snapshot_failures", "snapshots"):
+                self.conn.execute(f"DELETE FROM {table}{where}", params)
+            if full:
+                self.conn.execute("DELETE FROM metric_version_ranges")
+                self.conn.execute("DELETE FROM installations")
+                self.conn.execute("DELETE FROM dirty_months")
+        self.forget_caches()
+
+    def forget_caches(self) -> None:
+        self.__dict__.pop("_ranges", None)
+
+    def mark_dirty(self, months) -> None:
+        self.conn.executemany(
+            "INSERT INTO dirty_months (month, mark) VALUES (?, 1) "
+            "ON CONFLICT (month) DO UPDATE SET mark = mark + 1",
+            [(m,) for m in sorted(set(months))])
+
+    def mark_all_months_dirty(self) -> None:
+        self.conn.execute(
+            "INSERT INTO dirty_months (month, mark) SELECT DISTINCT month, 1 FROM snapshots WHERE true "
+            "ON CONFLICT (month) DO UPDATE SET mark = mark + 1")
+
+    def dirty_months(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT month, mark FROM dirty_months ORDER BY month"))
+
+    def set_ping_counts(self, ping_id: int, leaves: int, unknown_keys: int, failures: int) -> None:
+        self.conn.execute("UPDATE pings SET leaves = ?, unknown_keys = ?, failures = ? WHERE id = ?",
+                          [leaves, unknown_keys, failures, ping_id])
+
+    def snapshot_values_of(self, installation_id: int) -> list[dict]:
+        return list(self.db.query(
+            "SELECT v.month, m.key_path, v.value, v.monthly_value FROM snapshot_values v "
+            "JOIN metrics m ON m.id = v.metric_id WHERE v.installation_id = ? "
+            "ORDER BY v.month, m.key_path", [installation_id]))
