@@ -14,11 +14,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     app.json.sort_keys = False
 
-    from . import api, cli, db, errors, ingest
+    from . import api, auth, cli, db, errors, ingest
 
     db.init_app(app)
     errors.init_app(app)
     app.register_blueprint(ingest.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(auth.bp)
+    app.secret_key = auth.session_key(app)
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     cli.init_app(app)
     return app
