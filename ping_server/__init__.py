@@ -14,13 +14,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     app.json.sort_keys = False
 
-    from . import api, auth, cli, db, errors, ingest
+    from . import api, auth, cli, dashboards, db, errors, ingest, metrics, ops
 
     db.init_app(app)
     errors.init_app(app)
     app.register_blueprint(ingest.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(dashboards.bp)
+    app.register_blueprint(ops.health)
+    app.register_blueprint(ops.page)
+    app.register_blueprint(ops.api)
+    app.register_blueprint(metrics.bp)
     app.secret_key = auth.session_key(app)
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     cli.init_app(app)

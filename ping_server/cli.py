@@ -33,6 +33,8 @@ main.add_command(routes_command)
 
 def init_app(app) -> None:
     """Commands live on app.cli, so `pingtally X` and app.test_cli_runner() both find them."""
+    from . import ops_cli  # noqa: F401  (adds `queue status` and `queue requeue-failed`)
+
     for command in (serve, worker, token, import_command, queue, dictionary, rebuild, export,
                     simulate):
         app.cli.add_command(command)
@@ -202,7 +204,7 @@ def rebuild(first, last):
     for name, value in (("--from", first), ("--to", last)):
         if value and not exports.MONTH.match(value):
             raise click.BadParameter(f"{value!r} is not YYYY-MM", param_hint=name)
-    storage = open_storage()
+    storage = Storage.open(settings(), durable=False)  # derived data only
     catalog.ensure_loaded(storage, settings())
     report = rebuild_module.rebuild(storage, settings(), first, last,
                                     progress=lambda text: click.echo(f"  {text}", err=True))

@@ -6,6 +6,7 @@ Every process reads the same dictionary from the database, so web and workers al
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .dictionary import Dictionary, default_metrics_dir, load_dictionary
 from .normalise import MetricRef
@@ -60,6 +61,10 @@ def ensure_loaded(storage, settings) -> None:
 class Catalog:
     fingerprint: str
     refs: dict[str, MetricRef]
+
+    @cached_property
+    def all_time_ids(self) -> frozenset[int]:
+        return frozenset(ref.id for ref in self.refs.values() if ref.time_frame == "all")
 
 
 _cache: dict[str, Catalog] = {}

@@ -19,7 +19,7 @@ def current_storage() -> Storage:
     global _storage
     settings = Settings.from_env()
     if _storage is None or _storage.path != settings.database:
-        _storage = Storage.open(settings)
+        _storage = Storage.open(settings, durable=False)
     return _storage
 
 

@@ -71,7 +71,8 @@ def normalise(payload: dict, catalog: dict[str, MetricRef]) -> NormalisedPing:
             ref = catalog.get(path)
             if ref is not None:
                 result.leaves += 1
-                code = failure_code(value)
+                # Fast path for the common case, a plain count (type() excludes bool).
+                code = None if type(value) is int and 0 <= value <= MAX_STORABLE else failure_code(value)
                 if code is None:
                     result.valid_metric_ids.append(ref.id)
                     if ref.rolls_up:

@@ -33,7 +33,8 @@ def process_ping(storage, ping_id: int, settings, force: bool = False) -> str:
     normalised = normalise(payload, catalog.refs)
     with storage.write():
         installation_id = record_installation(storage, ping, payload)
-        replaced = apply_to_month(storage, installation_id, ping, payload, normalised)
+        replaced = apply_to_month(storage, installation_id, ping, payload, normalised,
+                                  catalog.all_time_ids)
         storage.set_ping_counts(ping_id, normalised.leaves, normalised.unknown_keys,
                                 len(normalised.failures))
         storage.mark_processed(ping_id, format_timestamp(utc_now()))
@@ -58,7 +59,8 @@ def record_installation(storage, ping: dict, payload: dict) -> int:
     return storage.installation_id(ping["uuid"], ping["hostname"])
 
 
-def apply_to_month(storage, installation_id: int, ping: dict, payload: dict, normalised) -> bool:
+def apply_to_month(storage, installation_id: int, ping: dict, payload: dict, normalised,
+                   all_time_ids: frozenset[int]) -> bool:
     """Rules 3-6: make this ping its month's snapshot if it is the month's last; True if it did."""
     month = ping["month"]
     key = version_key_text(ping["version"])
@@ -67,6 +69,13 @@ def apply_to_month(storage, installation_id: int, ping: dict, payload: dict, nor
     current = storage.snapshot_key(installation_id, month)
     if current is not None and current > (ping["received_at"], ping["id"]):
         return False
+    months = storage.snapshot_months_of(installation_id)
+    in_order = not months or months[-1] <= month
+    # The usual case, pings arriving in time order: rule 6 is applied here from the previous
+    # month's values. Otherwise (a late ping for an earlier month) it is recomputed in SQL for
+    # this month and every later one.
+    monthly = monthly_values(storage, installation_id, month, months, normalised.values,
+                             [m for m in normalised.values if m in all_time_ids]) if in_order else None
     tier = tier_of(ping["edition"])
     storage.replace_snapshot(
         {
@@ -85,13 +94,28 @@ def apply_to_month(storage, installation_id: int, ping: dict, payload: dict, nor
         },
         normalised.values,
         normalised.failures,
+        monthly,
     )
-    storage.recompute_monthly_values(installation_id, month)
+    if not in_order:
+        storage.recompute_monthly_values(installation_id, month)
     # This month, the months whose deltas follow from it, and the 2 months whose active window
     # includes it.
     storage.mark_dirty([month, *following_months(month, ACTIVE_WINDOW_MONTHS - 1),
                         *storage.installation_months(installation_id, month)])
     return True
+
+
+def monthly_values(storage, installation_id: int, month: str, months: list[str], values: dict,
+                   all_time: list[int]) -> dict[int, float]:
+    """Rule 6 for all-time counters: growth since the most recent earlier month with a value."""
+    earlier = [m for m in months if m < month]
+    if not all_time or not earlier:
+        return {}
+    previous = storage.values_in_month(installation_id, earlier[-1])
+    missing = [m for m in all_time if m not in previous]
+    if missing and len(earlier) > 1:
+        previous.update(storage.latest_values_before(installation_id, earlier[-1], missing))
+    return {m: max(0, values[m] - previous[m]) if m in previous else values[m] for m in all_time}
 
 
 def version_key_text(version: str | None) -> str:

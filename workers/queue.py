@@ -67,11 +67,18 @@ def try_enqueue(storage, queue: Queue, ping_id: int, settings) -> bool:
 
 
 def job_in_hand(queue: Queue, ping_id: int) -> bool:
+    from . import queue_health
+
     try:
         job = Job.fetch(job_id(ping_id), connection=queue.connection)
     except NoSuchJobError:
         return False
-    return job.get_status(refresh=False) in IN_HAND
+    status = job.get_status(refresh=False)
+    # A job left STARTED by a killed worker: recover it now, not when RQ's registry TTL ends.
+    if status == JobStatus.STARTED and queue_health.abandoned(job):
+        queue_health.release_abandoned(queue, job)
+        return False
+    return status in IN_HAND
 
 
 def requeue_stuck(storage, queue: Queue, settings, progress=None) -> dict:

@@ -18,6 +18,15 @@ def _int(env, name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _flag(env, name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 class SettingsError(ValueError):
     """An environment variable holds a value pingtally cannot use."""
 
@@ -34,6 +43,7 @@ class Settings:
     job_retries: int = 3
     failure_ttl: int = 30 * 24 * 3600
     sqlite_busy_timeout_ms: int = 5000
+    require_login: bool = False  # dashboards behind the sign-in too
 
     @classmethod
     def from_env(cls, env=None) -> "Settings":
@@ -50,4 +60,5 @@ class Settings:
             queue_name=env.get("PINGTALLY_QUEUE") or cls.queue_name,
             job_retries=_int(env, "PINGTALLY_JOB_RETRIES", cls.job_retries),
             sqlite_busy_timeout_ms=_int(env, "PINGTALLY_SQLITE_BUSY_MS", cls.sqlite_busy_timeout_ms),
+            require_login=_flag(env, "PINGTALLY_REQUIRE_LOGIN"),
         )

@@ -15,6 +15,7 @@ import sqlite_utils
 
 from .exports_sql import ExportsSQL
 from .metrics_sql import MetricsSQL
+from .ops_sql import OpsSQL
 from .rollups_sql import RollupsSQL
 from .schema import MIGRATIONS
 from .snapshots_sql import SnapshotsSQL
@@ -34,8 +35,8 @@ class ArchiveResult:
     created: bool
 
 
-class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL):
-    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000):
+class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
+    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000, durable: bool = True):
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,14 +45,17 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL):
         )
         self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         self.conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: an acknowledged ping survives power loss, not only a process crash.
-        self.conn.execute("PRAGMA synchronous = FULL")
+        # FULL: an acknowledged ping survives power loss, not only a process crash. Connections
+        # that only write derived data (workers, rebuild) may use NORMAL: WAL stays consistent,
+        # and a transaction lost to power loss leaves its ping queued in the archive, where
+        # requeue-stuck finds it again.
+        self.conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.db = sqlite_utils.Database(self.conn)
 
     @classmethod
-    def open(cls, settings) -> "Storage":
-        storage = cls(settings.database, settings.sqlite_busy_timeout_ms)
+    def open(cls, settings, durable: bool = True) -> "Storage":
+        storage = cls(settings.database, settings.sqlite_busy_timeout_ms, durable)
         storage.migrate()
         return storage
 
@@ -74,6 +78,7 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL):
         except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
+            self.forget_caches()  # they may name rows the rollback removed
             raise
         else:
             try:
@@ -81,6 +86,7 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL):
             except sqlite3.OperationalError as exc:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
+                self.forget_caches()
                 if is_busy_error(exc):
                     raise StorageBusy(str(exc)) from exc
                 raise

@@ -1,87 +1,56 @@
-"""SQL for monthly rollups (rules 9-12): computing them and reading them back for exports."""
+"""SQL for monthly rollups (rules 9-12): computing them and reading them back.
+
+One month's rollups come from a handful of ordered scans (values grouped by metric and
+attribute combination, failures, the active window); the breakdowns are then folded from the
+combinations in Python. Medians are exact for whole-fleet rows (scope 'all', no breakdown),
+read by offset from the value-ordered primary key; breakdown rows leave the median empty,
+since a median cannot be assembled from the medians of parts.
+"""
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
 from contextlib import contextmanager
 
-DIMENSIONS = {  # breakdown name -> snapshot column
-    "tier": "tier",
-    "deployment": "deployment",
-    "edition": "coalesce(edition, 'unknown')",
-    "version": "version_minor",
-    "installation_type": "coalesce(installation_type, 'unknown')",
-}
-
-# Installations active in a month: a snapshot in it or in the 2 months before (rule 11), each
-# described by its latest snapshot in that window; one row per breakdown it belongs to, and a
-# second copy of the whole set under scope 'paid' for the paid installations.
-_WINDOW_SQL = """
-CREATE TEMP TABLE rollup_window AS
-WITH latest AS (
-    SELECT s.* FROM snapshots s
-    JOIN (SELECT installation_id, max(month) AS month FROM snapshots
-          WHERE month BETWEEN :first_month AND :month GROUP BY installation_id) w
-      USING (installation_id, month)
-), dims AS (
-    SELECT installation_id, paid, version_key, '' AS dimension, '' AS dim_value FROM latest
-    {breakdowns}
-)
-SELECT installation_id, version_key, 'all' AS scope, dimension, dim_value FROM dims
-UNION ALL
-SELECT installation_id, version_key, 'paid', dimension, dim_value FROM dims WHERE paid
-"""
-
-_ACTIVE_SQL = """
-WITH buckets AS (
-    SELECT scope, dimension, dim_value, version_key, count(*) AS n
-    FROM rollup_window GROUP BY scope, dimension, dim_value, version_key
-)
-SELECT r.metric_id, b.scope, b.dimension, b.dim_value, sum(b.n)
-FROM metric_version_ranges r
-JOIN metrics m ON m.id = r.metric_id AND m.in_dictionary AND m.time_frame IN ('28d', 'all')
-JOIN buckets b ON b.version_key BETWEEN r.min_version_key AND r.max_version_key
-WHERE b.scope = 'all' OR m.is_paid_gmau
-GROUP BY r.metric_id, b.scope, b.dimension, b.dim_value
-"""
-
-_VALUES_SQL = """
-SELECT v.metric_id, w.scope, w.dimension, w.dim_value,
-       count(*), sum(v.monthly_value > 0), sum(v.monthly_value)
-FROM snapshot_values v
-JOIN metrics m ON m.id = v.metric_id AND m.in_dictionary
-JOIN rollup_window w ON w.installation_id = v.installation_id
-WHERE v.month = :month AND (w.scope = 'all' OR m.is_paid_gmau)
-GROUP BY v.metric_id, w.scope, w.dimension, w.dim_value
-"""
-
-# Rule 12: median monthly value over the installations using the feature (value > 0).
-_MEDIAN_SQL = """
-SELECT metric_id, scope, dimension, dim_value, avg(monthly_value) FROM (
-    SELECT v.metric_id, w.scope, w.dimension, w.dim_value, v.monthly_value,
-           row_number() OVER part AS position,
-           count(*) OVER (PARTITION BY v.metric_id, w.scope, w.dimension, w.dim_value) AS n
-    FROM snapshot_values v
-    JOIN metrics m ON m.id = v.metric_id AND m.in_dictionary
-    JOIN rollup_window w ON w.installation_id = v.installation_id
-    WHERE v.month = :month AND v.monthly_value > 0 AND (w.scope = 'all' OR m.is_paid_gmau)
-    WINDOW part AS (PARTITION BY v.metric_id, w.scope, w.dimension, w.dim_value
-                    ORDER BY v.monthly_value)
-)
-WHERE position IN ((n + 1) / 2, (n + 2) / 2)
-GROUP BY metric_id, scope, dimension, dim_value
-"""
-
-_FAILURES_SQL = """
-SELECT f.metric_id, w.scope, w.dimension, w.dim_value, count(*)
-FROM snapshot_failures f
-JOIN metrics m ON m.id = f.metric_id AND m.in_dictionary AND m.time_frame IN ('28d', 'all')
-JOIN rollup_window w ON w.installation_id = f.installation_id
-WHERE f.month = :month AND (w.scope = 'all' OR m.is_paid_gmau)
-GROUP BY f.metric_id, w.scope, w.dimension, w.dim_value
-"""
+# breakdown name -> position in a combo row (tier, deployment, edition, version_minor,
+# installation_type, paid)
+DIMENSIONS = {"tier": 0, "deployment": 1, "edition": 2, "version": 3, "installation_type": 4}
+ROLLED_UP = "('28d', 'all')"
 
 ROLLUP_COLUMNS = ("month", "metric_id", "scope", "dimension", "dim_value",
                   "reporting_installations", "active_installations", "using_installations",
                   "failing_installations", "total", "median")
+
+# Rule 11: installations with a snapshot in the month or the 2 before it, each counted once
+# with its latest snapshot in that window.
+_ACTIVE_SQL = """
+SELECT s.combo_id, s.version_key, count(*)
+FROM snapshots s
+JOIN (SELECT installation_id, max(month) AS month FROM snapshots
+      WHERE month BETWEEN :first_month AND :month GROUP BY installation_id) latest
+  USING (installation_id, month)
+GROUP BY s.combo_id, s.version_key
+"""
+
+_VALUES_SQL = """
+SELECT metric_id, combo_id, count(*), sum(monthly_value > 0), sum(monthly_value)
+FROM snapshot_values WHERE month = :month
+GROUP BY metric_id, combo_id
+"""
+
+_FAILURES_SQL = """
+SELECT metric_id, combo_id, count(*) FROM snapshot_failures WHERE month = :month
+GROUP BY metric_id, combo_id
+"""
+
+# Rule 12: the median over the installations using the feature (monthly value > 0).
+_MEDIAN_SQL = """
+SELECT avg(monthly_value) FROM (
+    SELECT monthly_value FROM snapshot_values
+    WHERE month = :month AND metric_id = :metric AND monthly_value > 0
+    ORDER BY monthly_value LIMIT 2 - (:n % 2) OFFSET (:n - 1) / 2
+)
+"""
 
 
 class RollupsSQL:
@@ -96,34 +65,72 @@ class RollupsSQL:
 
     def compute_rollups(self, month: str, first_month: str) -> list[tuple]:
         """Every rollup row of one month (call inside read_snapshot)."""
-        breakdowns = "\n".join(
-            f"    UNION ALL SELECT installation_id, paid, version_key, '{name}', {column} FROM latest"
-            for name, column in DIMENSIONS.items())
-        params = {"month": month, "first_month": first_month}
         if not self.conn.execute("SELECT 1 FROM snapshots WHERE month = ? LIMIT 1", [month]).fetchone():
             return []  # no installation pinged this month: nothing to report
-        self.conn.execute("DROP TABLE IF EXISTS temp.rollup_window")
-        self.conn.execute(_WINDOW_SQL.format(breakdowns=breakdowns), params)
-        self.conn.execute("CREATE INDEX temp.rollup_window_by_installation "
-                          "ON rollup_window (installation_id)")
-        rows: dict[tuple, list] = {}
+        params = {"month": month, "first_month": first_month}
+        metrics = {metric_id: bool(paid) for metric_id, paid in self.conn.execute(
+            f"SELECT id, is_paid_gmau FROM metrics WHERE in_dictionary AND time_frame IN {ROLLED_UP}")}
+        combos = {row[0]: row[1:] for row in self.conn.execute(
+            "SELECT id, tier, deployment, edition, version_minor, installation_type, paid FROM combos")}
+        keys_of = {combo_id: _keys(attributes) for combo_id, attributes in combos.items()}
 
-        def row(key):
-            if key not in rows:
-                rows[key] = [0, 0, 0, 0, 0, None]  # reporting active using failing total median
-            return rows[key]
+        # reporting, active, using, failing, total
+        rows: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0, 0])
 
-        for *key, active in self.conn.execute(_ACTIVE_SQL):
-            row(tuple(key))[1] = active
-        for *key, reporting, using, total in self.conn.execute(_VALUES_SQL, params):
-            r = row(tuple(key))
-            r[0], r[2], r[4] = reporting, using, total
-        for *key, median in self.conn.execute(_MEDIAN_SQL, params):
-            row(tuple(key))[5] = median
-        for *key, failing in self.conn.execute(_FAILURES_SQL, params):
-            row(tuple(key))[3] = failing
-        self.conn.execute("DROP TABLE temp.rollup_window")
-        return [(month, *key, *values) for key, values in rows.items()]
+        def fold(metric_id, combo_id, position, amount):
+            paid_metric = metrics[metric_id]
+            for key in keys_of[combo_id]:
+                if key[0] == "all" or paid_metric:
+                    rows[(metric_id, *key)][position] += amount
+
+        for metric_id, combo_id, reporting, using, total in self.conn.execute(_VALUES_SQL, params):
+            if metric_id in metrics:
+                fold(metric_id, combo_id, 0, reporting)
+                fold(metric_id, combo_id, 2, using)
+                fold(metric_id, combo_id, 4, total)
+        for metric_id, combo_id, failing in self.conn.execute(_FAILURES_SQL, params):
+            if metric_id in metrics:
+                fold(metric_id, combo_id, 3, failing)
+        self._fold_active(rows, metrics, keys_of, params)
+
+        result = []
+        for (metric_id, scope, dimension, dim_value), (reporting, active, using, failing, total) \
+                in rows.items():
+            median = None
+            if scope == "all" and dimension == "" and using:
+                median = self.conn.execute(
+                    _MEDIAN_SQL, {"month": month, "metric": metric_id, "n": using}).fetchone()[0]
+            result.append((month, metric_id, scope, dimension, dim_value, reporting, active,
+                           using, failing, total, median))
+        return result
+
+    def _fold_active(self, rows, metrics, keys_of, params) -> None:
+        """Active installations per metric: those on a version inside its seen-valid range."""
+        by_key: dict[tuple, list[tuple[str, int]]] = defaultdict(list)
+        for combo_id, version_key, count in self.conn.execute(_ACTIVE_SQL, params):
+            for key in keys_of[combo_id]:
+                by_key[key].append((version_key, count))
+        cumulative = {}
+        for key, buckets in by_key.items():
+            merged: dict[str, int] = defaultdict(int)
+            for version_key, count in buckets:
+                merged[version_key] += count
+            versions = sorted(merged)
+            running, sums = 0, []
+            for version_key in versions:
+                running += merged[version_key]
+                sums.append(running)
+            cumulative[key] = (versions, sums)
+        for metric_id, low, high in self.conn.execute(
+                "SELECT metric_id, min_version_key, max_version_key FROM metric_version_ranges"):
+            if metric_id not in metrics:
+                continue
+            for key, (versions, sums) in cumulative.items():
+                if key[0] == "paid" and not metrics[metric_id]:
+                    continue
+                first, last = bisect_left(versions, low), bisect_right(versions, high)
+                if last > first:
+                    rows[(metric_id, *key)][1] = sums[last - 1] - (sums[first - 1] if first else 0)
 
     def store_rollups(self, month: str, rows: list[tuple], seen_mark: int | None,
                       refreshed_at: str, fingerprint: str | None) -> None:
@@ -152,11 +159,9 @@ class RollupsSQL:
     def drop_rollups_outside(self, months: list[str]) -> None:
         """Remove rollups of months that no longer have any snapshot."""
         with self.write():
-            self.conn.execute(
-                f"DELETE FROM rollups WHERE month NOT IN ({', '.join('?' for _ in months)})", months)
-            self.conn.execute(
-                f"DELETE FROM rollup_refreshes WHERE month NOT IN ({', '.join('?' for _ in months)})",
-                months)
+            for table in ("rollups", "rollup_refreshes"):
+                self.conn.execute(
+                    f"DELETE FROM {table} WHERE month NOT IN ({', '.join('?' for _ in months)})", months)
 
     def rollup_fingerprint_rows(self, month: str) -> dict[tuple, tuple]:
         """A month's rollups keyed for comparison (used by rebuild to report changes)."""
@@ -168,3 +173,13 @@ class RollupsSQL:
                 "r.median FROM rollups r JOIN metrics m ON m.id = r.metric_id WHERE r.month = ?",
                 [month])
         }
+
+
+def _keys(attributes: tuple) -> list[tuple[str, str, str]]:
+    """The (scope, dimension, value) rows one combination of attributes contributes to."""
+    scopes = ("all", "paid") if attributes[5] else ("all",)
+    keys = []
+    for scope in scopes:
+        keys.append((scope, "", ""))
+        keys.extend((scope, name, attributes[position]) for name, position in DIMENSIONS.items())
+    return keys

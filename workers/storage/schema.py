@@ -116,6 +116,18 @@ MIGRATIONS.append(
     );
     CREATE INDEX metrics_by_stage ON metrics (stage);
 
+    -- The installation attributes rollups break down by; a snapshot points at one combination.
+    CREATE TABLE combos (
+        id INTEGER PRIMARY KEY,
+        tier TEXT NOT NULL,
+        deployment TEXT NOT NULL,
+        edition TEXT NOT NULL,
+        version_minor TEXT NOT NULL,
+        installation_type TEXT NOT NULL,
+        paid INTEGER NOT NULL,
+        UNIQUE (tier, deployment, edition, version_minor, installation_type, paid)
+    );
+
     -- Rules 3-4: per installation and month, the month's last ping.
     CREATE TABLE snapshots (
         installation_id INTEGER NOT NULL REFERENCES installations (id),
@@ -130,18 +142,22 @@ MIGRATIONS.append(
         paid INTEGER NOT NULL,
         deployment TEXT NOT NULL,
         installation_type TEXT,
+        combo_id INTEGER NOT NULL REFERENCES combos (id),
         PRIMARY KEY (installation_id, month)
     );
     CREATE INDEX snapshots_by_month ON snapshots (month);
 
     -- Rules 5-6: valid values of 28d and all-time metrics in that ping, and the monthly value.
+    -- Keyed so that one month's rows come grouped by metric and combination and sorted by
+    -- monthly value: rollups then aggregate in one ordered pass and find medians by offset.
     CREATE TABLE snapshot_values (
         month TEXT NOT NULL,
         metric_id INTEGER NOT NULL,
+        combo_id INTEGER NOT NULL,
+        monthly_value NUMERIC NOT NULL,
         installation_id INTEGER NOT NULL,
         value NUMERIC NOT NULL,
-        monthly_value NUMERIC NOT NULL,
-        PRIMARY KEY (month, metric_id, installation_id)
+        PRIMARY KEY (month, metric_id, combo_id, monthly_value, installation_id)
     ) WITHOUT ROWID;
     CREATE INDEX snapshot_values_by_installation ON snapshot_values (installation_id, month);
 
@@ -150,6 +166,7 @@ MIGRATIONS.append(
         month TEXT NOT NULL,
         metric_id INTEGER NOT NULL,
         installation_id INTEGER NOT NULL,
+        combo_id INTEGER NOT NULL,
         code TEXT NOT NULL,
         PRIMARY KEY (month, metric_id, installation_id)
     ) WITHOUT ROWID;
@@ -251,5 +268,12 @@ MIGRATIONS.append(
     SELECT s.month, i.uuid, i.hostname, s.version, s.edition, s.tier, s.deployment,
            s.installation_type, s.ping_id, s.received_at
     FROM snapshots s JOIN installations i ON i.id = s.installation_id;
+    """
+)
+
+MIGRATIONS.append(
+    # operator surface: throughput over the last minutes reads pings by processing time
+    """
+    CREATE INDEX pings_by_processed_at ON pings (processed_at);
     """
 )
