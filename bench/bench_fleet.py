@@ -45,11 +45,13 @@ def write_dictionary(directory: Path, specs: list[MetricSpec], rolled_up_limit: 
 
 
 def write_pings(path: Path, specs: list[MetricSpec], installations: int, months: int,
-                seed: int = 11, weeks: int | None = None) -> int:
+                seed: int = 11, weeks: int | None = None, monthly: bool = False) -> int:
+    """Weekly pings (or one every 4 weeks with `monthly`) as NDJSON import lines."""
     fleet = Fleet(specs, installations=installations, seed=seed, failure_rate=0.005)
     count = 0
     with path.open("w") as out:
-        for received_at, payload in fleet.pings(month_start(months - 1), weeks or months * 52 // 12):
+        for received_at, payload in fleet.pings(month_start(months - 1), weeks or months * 52 // 12,
+                                                every=4 if monthly else 1):
             out.write(json.dumps({"received_at": received_at, "payload": payload}) + "\n")
             count += 1
     return count

@@ -1,10 +1,13 @@
 """GET /metrics: Prometheus text, read from SQLite and Redis at scrape time.
 
-`pingtally serve` runs several gunicorn processes, and any of them may answer a scrape. In-process
-counters would differ from one process to the next, so there are none: a custom collector reads
-the current state from the shared stores on every scrape, and every process gives the same answer.
+`pingtally serve` runs several gunicorn processes, and any of them may answer a scrape. Counters
+kept in a process would differ from one process to the next, so there are none: a custom
+collector reads the shared stores on every scrape, and every process gives the same answer.
 """
 from __future__ import annotations
+
+import threading
+from datetime import timedelta
 
 from flask import Blueprint, Response, request
 from prometheus_client import CollectorRegistry
@@ -14,7 +17,7 @@ from prometheus_client.utils import floatToGoString
 from redis.exceptions import RedisError
 
 from workers import operations, queue_health
-from workers.installations import parse_timestamp, utc_now
+from workers.installations import format_timestamp, parse_timestamp, utc_now
 from workers.storage import Storage
 from workers.storage.ops_sql import LATENCY_BUCKETS
 
@@ -24,7 +27,45 @@ from .db import get_queue, get_storage, settings
 bp = Blueprint("metrics", __name__)
 bp.before_request(require_token)
 
-PING_STATUSES = ("queued", "processed", "failed")
+# A processed ping's duration no longer changes once this long has passed (its enqueue time can
+# be written a moment after processing; see OpsSQL.processing_latency).
+SETTLED_AFTER = timedelta(minutes=5)
+
+
+class SettledLatency:
+    """The processing-time histogram without re-reading all history on every scrape.
+
+    Durations of pings processed before a watermark are settled, so they are summed once and
+    kept; each scrape reads only what was processed since (a range on the processed_at index).
+    Every process still reports the same figures: the sum over the same rows of the database.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._reset(None)
+
+    def _reset(self, path) -> None:
+        self._path, self._watermark = path, None
+        self._counts, self._sum, self._count = [0] * len(LATENCY_BUCKETS), 0.0, 0
+
+    def read(self, storage: Storage, now, processed_total: int) -> tuple[list[int], float, int]:
+        settled_until = format_timestamp(now - SETTLED_AFTER)
+        with self._lock:
+            # Another file, or one restored from a backup: start over.
+            if self._path != storage.path or self._count > processed_total:
+                self._reset(storage.path)
+            if self._watermark is None or settled_until > self._watermark:
+                counts, total, count = storage.processing_latency(self._watermark, settled_until)
+                self._counts = [a + b for a, b in zip(self._counts, counts)]
+                self._sum += total
+                self._count += count
+                self._watermark = settled_until
+            counts, total, count = storage.processing_latency(self._watermark, None)
+            return ([a + b for a, b in zip(self._counts, counts)], self._sum + total,
+                    self._count + count)
+
+
+settled_latency = SettledLatency()
 
 
 class PingtallyCollector:
@@ -43,30 +84,18 @@ class PingtallyCollector:
 
     def _pings(self, now):
         storage = self.storage
-        received = CounterMetricFamily(
-            "pingtally_pings_received", "Pings archived since the database was created.",
-            labels=["source"])
+        statuses = storage.status_counts()
+        yield CounterMetricFamily("pingtally_pings_received",
+                                  "Pings archived (HTTP and import) since the database was made.",
+                                  value=storage.received_count())
         by_status = GaugeMetricFamily(
-            "pingtally_pings", "Archived pings by outcome now (queued, processed, failed).",
-            labels=["source", "status"])
-        processed = CounterMetricFamily("pingtally_pings_processed",
-                                        "Pings processed successfully.")
-        totals: dict[str, int] = {}
-        seen: set[tuple[str, str]] = set()
-        processed_count = 0
-        for source, status, count in storage.ping_counts():
-            totals[source] = totals.get(source, 0) + count
-            by_status.add_metric([source, status], count)
-            seen.add((source, status))
-            processed_count += count if status == "processed" else 0
-        for source in totals:
-            for status in PING_STATUSES:
-                if (source, status) not in seen:
-                    by_status.add_metric([source, status], 0)
-        for source, count in sorted(totals.items()):
-            received.add_metric([source], count)
-        processed.add_metric([], processed_count)
-        yield from (received, by_status, processed)
+            "pingtally_pings", "Archived pings by outcome now: queued, processed, failed.",
+            labels=["status"])
+        for status, count in statuses.items():
+            by_status.add_metric([status], count)
+        yield by_status
+        yield CounterMetricFamily("pingtally_pings_processed", "Pings processed successfully.",
+                                  value=statuses["processed"])
 
         lag = storage.pipeline_lag()
         yield GaugeMetricFamily("pingtally_pings_waiting",
@@ -83,7 +112,7 @@ class PingtallyCollector:
             "Age of the oldest waiting ping, from its hand-off to Redis (or its receipt).",
             value=(now - parse_timestamp(oldest)).total_seconds() if oldest else 0)
 
-        counts, total, count = storage.processing_latency()
+        counts, total, count = settled_latency.read(storage, now, statuses["processed"])
         histogram = HistogramMetricFamily(
             "pingtally_ping_processing_seconds",
             "Seconds from a ping's hand-off to Redis until processed (queue wait plus work).")
@@ -96,10 +125,11 @@ class PingtallyCollector:
         storage = self.storage
         codes = GaugeMetricFamily(
             "pingtally_metric_failures",
-            "Metric values that were failure codes (-1, -2, -3, -1000...) in month snapshots.",
-            labels=["code"])
-        for code, count in storage.failure_codes():
-            codes.add_metric([code], count)
+            "Metric values that were failure codes (-1, -2, -3, -1000...) in the month snapshots "
+            "of the latest two months.",
+            labels=["month", "code"])
+        for month, code, count in storage.failure_codes():
+            codes.add_metric([month, code], count)
         yield codes
 
         freshness = storage.rollup_freshness()
@@ -118,11 +148,10 @@ class PingtallyCollector:
 
         yield GaugeMetricFamily("pingtally_installations", "Installations ever seen.",
                                 value=storage.installation_count())
-        silent = storage.silent_installations(operations.silent_cutoff(now))
         yield GaugeMetricFamily(
             "pingtally_installations_silent",
             f"Installations with no ping for more than {operations.SILENT_AFTER.days} days.",
-            value=len(silent))
+            value=storage.silent_installation_count(operations.silent_cutoff(now)))
 
     def _redis(self, now):
         up = GaugeMetricFamily("pingtally_redis_up", "1 when Redis answered this scrape.")
@@ -165,7 +194,7 @@ class PingtallyCollector:
 
 @bp.get("/metrics")
 def metrics():
-    registry = CollectorRegistry(auto_describe=False)  # one per scrape: nothing kept in-process
+    registry = CollectorRegistry(auto_describe=False)  # one per scrape
     collector = PingtallyCollector(get_storage(), get_queue().connection, settings().queue_name)
     registry.register(collector)
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))

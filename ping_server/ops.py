@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from datetime import timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -23,6 +24,9 @@ from .errors import error_response
 
 READY_BUSY_TIMEOUT_MS = 2000
 REFRESH_SECONDS = 10
+# Instance reports change weekly, and grouping a month of per-metric timings reads every row
+# (~2 s per million): /ops recomputes those panels at most once a minute per process.
+REPORT_PANELS_TTL = 60
 
 health = Blueprint("health", __name__)
 page = Blueprint("ops", __name__)
@@ -165,6 +169,19 @@ def _check_csrf() -> None:
         raise BadRequest("the form is stale; reload /ops and try again")
 
 
+_report_panels: dict = {}
+
+
+def report_panels(storage, now) -> dict:
+    key = str(storage.path)
+    cached = _report_panels.get(key)
+    if cached is None or time.monotonic() - cached[0] > REPORT_PANELS_TTL:
+        panels = {"instance_errors": ops.instance_errors(storage, now)[:20],
+                  "timings": ops.metric_timings(storage, now, limit=15)}
+        cached = _report_panels[key] = (time.monotonic(), panels)
+    return cached[1]
+
+
 @page.get("/ops")
 def ops_page():
     storage = get_storage()
@@ -173,8 +190,7 @@ def ops_page():
         "ops.html",
         picture=ops.overview(storage, get_queue().connection, settings(), now),
         missing=ops.missing(storage, now),
-        instance_errors=ops.instance_errors(storage, now)[:20],
-        timings=ops.metric_timings(storage, now, limit=15),
+        **report_panels(storage, now),
         refresh_seconds=REFRESH_SECONDS,
         csrf=_csrf_token(),
     )

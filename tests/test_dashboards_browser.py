@@ -62,6 +62,9 @@ def test_pages_load_without_console_errors_and_draw_their_charts(demo, chromium)
     stages = storage.stage_names()
     assert index.locator("table.stages a").count() == len(stages)
     assert_charts_drawn(index, at_least=8)  # one sparkline per stage with an SMAU metric
+    width = "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    scroll, client = index.evaluate(width)
+    assert scroll <= client, "the stage list is wider than the window"
     index.close()
     for stage, charts in (("create", 8), ("plan", 6), ("data_stores", 0)):
         page, log = browser.open_page(chromium, f"{url}/stages/{stage}")

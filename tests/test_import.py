@@ -32,7 +32,10 @@ def test_import_good_duplicate_and_bad_lines(runner, storage, queue, tmp_path):
     assert rows[0] == {"hostname": "gitlab.example.com", "received_at": "2026-03-31T23:59:00.000000Z",
                        "month": "2026-03", "source": "import"}
     assert rows[1]["hostname"] == "b.example.com"
-    assert queue.count == 2
+    assert queue.count == 1  # imports are queued in batches: one job for both new pings
+    job = queue.jobs[0]
+    assert job.func_name == "workers.jobs.process_pings"
+    assert job.args == ([1, 2],)
 
 
 def test_import_from_stdin_then_process(runner, storage, run_worker):
@@ -50,6 +53,16 @@ def test_import_rejects_invalid_utf8_lines(runner, tmp_path):
     result = runner.invoke(args=["import", str(source)])
     assert "1 accepted" in result.output
     assert "line 2: body is not valid UTF-8" in result.output
+
+
+def test_a_large_import_is_queued_in_batches_of_50(runner, storage, queue, run_worker):
+    lines = "\n".join(json.dumps(make_payload(recorded_at=f"2026-05-01T00:{m // 60:02d}:{m % 60:02d}Z"))
+                      for m in range(120))
+    result = runner.invoke(args=["import", "-"], input=lines)
+    assert "120 accepted" in result.output
+    assert [len(job.args[0]) for job in queue.jobs] == [50, 50, 20]
+    run_worker()
+    assert storage.conn.execute("SELECT count(*) FROM pings WHERE status = 'processed'").fetchone()[0] == 120
 
 
 def test_import_of_missing_file_exits_non_zero(runner, tmp_path):

@@ -9,6 +9,7 @@ from ops_support import PINGTALLY, ROOT, post_ping, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from redis_server import free_port
 from tests_support import unused_redis_url
+from workers.installations import format_timestamp, utc_now
 
 
 def samples(text: str) -> dict:
@@ -43,9 +44,9 @@ def test_metrics_follow_the_pipeline(client, auth, run_worker):
     post_ping(client, recorded_at="2026-10-02T00:00:00Z", counts={"issues": -1})
 
     before = scrape(client, auth)
-    assert value(before, "pingtally_pings_received_total", source="http") == 2
-    assert value(before, "pingtally_pings", source="http", status="queued") == 2
-    assert value(before, "pingtally_pings", source="http", status="processed") == 0
+    assert value(before, "pingtally_pings_received_total") == 2
+    assert value(before, "pingtally_pings", status="queued") == 2
+    assert value(before, "pingtally_pings", status="processed") == 0
     assert value(before, "pingtally_pings_waiting") == 2
     assert value(before, "pingtally_pings_never_enqueued") == 0
     assert value(before, "pingtally_queue_jobs", queue="pings", state="queued") == 2
@@ -56,7 +57,7 @@ def test_metrics_follow_the_pipeline(client, auth, run_worker):
     run_worker()
 
     after = scrape(client, auth)
-    assert value(after, "pingtally_pings", source="http", status="processed") == 2
+    assert value(after, "pingtally_pings", status="processed") == 2
     assert value(after, "pingtally_pings_processed_total") == 2
     assert value(after, "pingtally_pings_waiting") == 0
     assert value(after, "pingtally_queue_jobs", queue="pings", state="queued") == 0
@@ -65,7 +66,8 @@ def test_metrics_follow_the_pipeline(client, auth, run_worker):
     assert value(after, "pingtally_ping_processing_seconds_bucket", le="+Inf") == 2
     assert value(after, "pingtally_ping_processing_seconds_bucket", le="3600.0") == 2
     assert value(after, "pingtally_ping_processing_seconds_sum") >= 0
-    assert value(after, "pingtally_metric_failures", code="-1") == 1  # counts.issues = -1
+    month = format_timestamp(utc_now())[:7]
+    assert value(after, "pingtally_metric_failures", month=month, code="-1") == 1  # counts.issues
     assert value(after, "pingtally_installations") == 1
     assert value(after, "pingtally_rollup_dirty_months") == 0
     assert value(after, "pingtally_rollup_last_refresh_age_seconds") < 60
@@ -80,6 +82,36 @@ def test_metrics_still_answer_when_redis_is_down(env, monkeypatch, runner_factor
     assert value(found, "pingtally_redis_up") == 0
     assert value(found, "pingtally_pings_never_enqueued") == 1
     assert not any(name == "pingtally_queue_jobs" for name, _ in found)
+
+
+def test_histogram_folds_settled_history_once_and_matches_a_full_count(client, auth, storage,
+                                                                       run_worker):
+    from datetime import timedelta
+
+    from ping_server.metrics import settled_latency
+
+    for day in (1, 2, 3):
+        post_ping(client, recorded_at=f"2026-10-0{day}T00:00:00Z")
+    run_worker()
+    hour_ago = format_timestamp(utc_now() - timedelta(hours=1))
+    with storage.write():  # two of them processed an hour ago, 90 s after their hand-off
+        storage.conn.execute(
+            "UPDATE pings SET enqueued_at = ?, processed_at = strftime('%Y-%m-%dT%H:%M:%fZ', ?, "
+            "'+90 seconds') WHERE id <= 2", [hour_ago, hour_ago])
+
+    first = scrape(client, auth)
+    assert settled_latency._count == 2  # the settled hour-old pings, folded in
+    assert value(first, "pingtally_ping_processing_seconds_count") == 3
+    assert value(first, "pingtally_ping_processing_seconds_bucket", le="60.0") == 1
+    assert value(first, "pingtally_ping_processing_seconds_bucket", le="300.0") == 3
+
+    post_ping(client, recorded_at="2026-10-04T00:00:00Z")
+    run_worker()
+    second = scrape(client, auth)
+    counts, total, count = storage.processing_latency()  # everything, recomputed
+    assert value(second, "pingtally_ping_processing_seconds_count") == count == 4
+    assert value(second, "pingtally_ping_processing_seconds_bucket", le="60.0") == counts[9] == 2
+    assert abs(value(second, "pingtally_ping_processing_seconds_sum") - total) < 1e-6
 
 
 def _request(url, data=None, headers=None):
@@ -112,7 +144,7 @@ def test_every_gunicorn_process_gives_the_same_answer(env):
         seen = set()
         for _ in range(12):
             found = samples(_request(f"{base}/metrics", headers=auth))
-            seen.add((value(found, "pingtally_pings_received_total", source="http"),
+            seen.add((value(found, "pingtally_pings_received_total"),
                       value(found, "pingtally_queue_jobs", queue="pings", state="queued"),
                       value(found, "pingtally_pings_waiting")))
         assert seen == {(6, 6, 6)}

@@ -109,9 +109,9 @@ class Fleet:
         inst.totals[spec.key_path] = total
         return total
 
-    def pings(self, start: datetime, weeks: int):
-        """Yield (received_at, payload) for every installation, week by week."""
-        for week in range(weeks):
+    def pings(self, start: datetime, weeks: int, every: int = 1):
+        """Yield (received_at, payload) for every installation, every `every` weeks."""
+        for week in range(0, weeks, every):
             for inst in self.installations:
                 if inst.silent_after is not None and week >= inst.silent_after:
                     continue

@@ -27,21 +27,46 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
+class BatchFailed(RuntimeError):
+    """Some pings of a batch failed; the job is retried for them (done ones are skipped)."""
+
+
 def process_ping(ping_id: int) -> str:
-    storage = current_storage()
+    """One ping (HTTP ingest queues each ping on its own, for the shortest lag)."""
+    outcome = _process(current_storage(), ping_id, get_current_job(), raise_errors=True)
+    _schedule_refresh()
+    return outcome
+
+
+def process_pings(ping_ids: list[int]) -> dict:
+    """A batch of pings (imports and repairs), each in its own transaction: one RQ job's
+    overhead is shared by the batch. A failing ping does not stop the others."""
+    storage, job = current_storage(), get_current_job()
+    outcomes = {ping_id: _process(storage, ping_id, job, raise_errors=False) for ping_id in ping_ids}
+    _schedule_refresh()
+    failed = [ping_id for ping_id, outcome in outcomes.items() if outcome.startswith("failed")]
+    if failed:
+        raise BatchFailed(f"{len(failed)} of {len(ping_ids)} pings failed: {failed[:20]}")
+    return {"processed": len(ping_ids)}
+
+
+def _process(storage, ping_id: int, job, raise_errors: bool) -> str:
     try:
-        outcome = processing.process_ping(storage, ping_id, Settings.from_env())
+        return processing.process_ping(storage, ping_id, Settings.from_env())
     except Exception as exc:
-        job = get_current_job()
         final = job is None or not job.retries_left or isinstance(exc, processing.PingNotFound)
         storage.mark_attempt_failed(ping_id, describe_error(exc), format_timestamp(utc_now()), final)
-        log.warning("ping %s failed (%s): %s", ping_id, "final" if final else "will retry", type(exc).__name__)
-        raise
-    if storage.dirty_months():
-        job = get_current_job()
-        if job is not None:
-            queue_module.schedule_refresh(Queue(job.origin, connection=job.connection))
-    return outcome
+        log.warning("ping %s failed (%s): %s", ping_id, "final" if final else "will retry",
+                    type(exc).__name__)
+        if raise_errors:
+            raise
+        return f"failed: {type(exc).__name__}"
+
+
+def _schedule_refresh() -> None:
+    job = get_current_job()
+    if job is not None and current_storage().dirty_months():
+        queue_module.schedule_refresh(Queue(job.origin, connection=job.connection))
 
 
 def refresh_rollups() -> list[str]:

@@ -26,9 +26,7 @@ def _age(since: str | None, now: datetime) -> float | None:
 def pipeline(storage, now: datetime) -> dict:
     lag = storage.pipeline_lag()
     lag["oldest_waiting_age_seconds"] = _age(lag["oldest_waiting_since"], now)
-    counts: dict[str, int] = {"queued": 0, "processed": 0, "failed": 0}
-    for _source, status, count in storage.ping_counts():
-        counts[status] = counts.get(status, 0) + count
+    counts = storage.status_counts()
     throughput = {}
     for minutes in THROUGHPUT_WINDOWS:
         processed = storage.processed_since(format_timestamp(now - timedelta(minutes=minutes)))
@@ -101,21 +99,17 @@ def requeue_failed(storage, queue, settings, fingerprint: str | None = None) -> 
     ids = operations.ping_ids_with_fingerprint(storage.failed_pings(), fingerprint)
     if not ids:
         return {"fingerprint": fingerprint, "matched": 0, "requeued": 0, "enqueued": 0}
+    old_jobs = {storage.ping(ping_id)["job_id"] for ping_id in ids} - {None}
     storage.requeue_failed(ids)
-    enqueued = []
     try:
-        for ping_id in ids:
-            # The old job would still count as failed in RQ (and in `rq info`) for failure_ttl.
-            queue.failed_job_registry.remove(rq_queue.job_id(ping_id))
-            rq_queue.enqueue_ping(queue, ping_id, settings)
-            enqueued.append(ping_id)
+        # The old jobs would still count as failed in RQ (and in `rq info`) for failure_ttl.
+        for identifier in old_jobs:
+            queue.failed_job_registry.remove(identifier)
     except RedisError:
         pass
-    finally:
-        if enqueued:
-            storage.mark_enqueued(enqueued, format_timestamp(utc_now()))
+    enqueued = rq_queue.try_enqueue_batch(storage, queue, ids, settings)
     return {"fingerprint": fingerprint, "matched": len(ids), "requeued": len(ids),
-            "enqueued": len(enqueued)}
+            "enqueued": len(ids) if enqueued else 0}
 
 
 def requeue_stuck(storage, queue, settings) -> dict:

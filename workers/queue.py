@@ -42,35 +42,72 @@ def ping_id_of(job_identifier: str) -> int | None:
     return int(number) if prefix == "ping" and number.isdigit() else None
 
 
-def enqueue_ping(queue: Queue, ping_id: int, settings) -> Job:
+BATCH_SIZE = 50
+
+
+def _enqueue(queue: Queue, function: str, argument, identifier: str, settings, description: str) -> Job:
     return queue.enqueue(
-        "workers.jobs.process_ping",
-        ping_id,
-        job_id=job_id(ping_id),
+        function,
+        argument,
+        job_id=identifier,
         retry=Retry(max=settings.job_retries, interval=RETRY_INTERVALS[: settings.job_retries] or 0),
         failure_ttl=settings.failure_ttl,
         result_ttl=RESULT_TTL,
         job_timeout=JOB_TIMEOUT,
-        description=f"process ping {ping_id}",
+        description=description,
     )
+
+
+def enqueue_ping(queue: Queue, ping_id: int, settings) -> Job:
+    return _enqueue(queue, "workers.jobs.process_ping", ping_id, job_id(ping_id), settings,
+                    f"process ping {ping_id}")
+
+
+def batch_job_id(ping_ids: list[int]) -> str:
+    return f"pings-{ping_ids[0]}-{ping_ids[-1]}-{len(ping_ids)}"
+
+
+def enqueue_batch(queue: Queue, ping_ids: list[int], settings) -> Job:
+    """One job for several pings: imports and repairs share RQ's per-job overhead."""
+    if len(ping_ids) == 1:
+        return enqueue_ping(queue, ping_ids[0], settings)
+    return _enqueue(queue, "workers.jobs.process_pings", list(ping_ids), batch_job_id(ping_ids),
+                    settings, f"process {len(ping_ids)} pings {ping_ids[0]}..{ping_ids[-1]}")
 
 
 def try_enqueue(storage, queue: Queue, ping_id: int, settings) -> bool:
     """Enqueue a freshly archived ping; if Redis is away, leave it waiting in SQLite."""
     try:
-        enqueue_ping(queue, ping_id, settings)
+        job = enqueue_ping(queue, ping_id, settings)
     except RedisError as exc:
         log.warning("Redis unavailable, ping %s waits in the archive: %s", ping_id, type(exc).__name__)
         return False
-    storage.mark_enqueued([ping_id], format_timestamp(utc_now()))
+    storage.mark_enqueued([ping_id], format_timestamp(utc_now()), job.id)
     return True
 
 
-def job_in_hand(queue: Queue, ping_id: int) -> bool:
+def try_enqueue_batch(storage, queue: Queue, ping_ids: list[int], settings) -> bool:
+    """Enqueue archived pings in batches; if Redis is away they wait in SQLite."""
+    try:
+        for start in range(0, len(ping_ids), BATCH_SIZE):
+            batch = ping_ids[start:start + BATCH_SIZE]
+            job = enqueue_batch(queue, batch, settings)
+            storage.mark_enqueued(batch, format_timestamp(utc_now()), job.id)
+    except RedisError as exc:
+        log.warning("Redis unavailable, %d pings wait in the archive: %s", len(ping_ids),
+                    type(exc).__name__)
+        return False
+    return True
+
+
+def job_in_hand(queue: Queue, identifier: str | None) -> bool:
+    """True while the RQ job `identifier` is waiting or running (on a live worker)."""
     from . import queue_health
 
+    if identifier is None:
+        return False
     try:
-        job = Job.fetch(job_id(ping_id), connection=queue.connection)
+        job = Job.fetch(identifier, connection=queue.connection)
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)
@@ -85,17 +122,21 @@ def requeue_stuck(storage, queue: Queue, settings, progress=None) -> dict:
     """Enqueue every waiting ping that has no live job (Redis lost it, or it never reached Redis)."""
     # Jobs whose worker died are moved out of the started registry by RQ's own cleanup.
     queue.started_job_registry.cleanup()
-    waiting = storage.waiting_ping_ids()
-    requeued = []
-    for ping_id in waiting:
-        if not job_in_hand(queue, ping_id):
-            enqueue_ping(queue, ping_id, settings)
-            requeued.append(ping_id)
-            if progress and len(requeued) % 1000 == 0:
-                progress(len(requeued))
-    if requeued:
-        storage.mark_enqueued(requeued, format_timestamp(utc_now()))
-    return {"waiting": len(waiting), "requeued": len(requeued)}
+    waiting = storage.waiting_pings()
+    verdicts: dict[str, bool] = {}
+    stuck = []
+    for ping_id, identifier in waiting:
+        if identifier not in verdicts:
+            verdicts[identifier] = job_in_hand(queue, identifier)
+        if not verdicts[identifier]:
+            stuck.append(ping_id)
+    for start in range(0, len(stuck), BATCH_SIZE):
+        batch = stuck[start:start + BATCH_SIZE]
+        job = enqueue_batch(queue, batch, settings)
+        storage.mark_enqueued(batch, format_timestamp(utc_now()), job.id)
+        if progress:
+            progress(start + len(batch))
+    return {"waiting": len(waiting), "requeued": len(stuck)}
 
 
 REFRESH_JOB_ID = "refresh-rollups"

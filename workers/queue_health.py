@@ -5,6 +5,7 @@ repair here (`release_abandoned`) only touches RQ bookkeeping, never a ping.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from datetime import datetime, timezone
@@ -15,6 +16,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 REGISTRIES = ("started", "failed", "deferred", "scheduled", "finished", "canceled")
+ABANDONED_JOB_TTL = 7 * 24 * 3600
+log = logging.getLogger(__name__)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -82,13 +85,20 @@ def abandoned(job: Job) -> bool:
 
 def release_abandoned(queue: Queue, job: Job) -> None:
     """Clear what a dead worker left in RQ for `job`: its entry in the started registry (which
-    RQ's own cleanup would otherwise fail or retry later, racing the new job) and the dead
-    worker's registration, so `rq info` stops listing it as busy."""
+    RQ's own cleanup would otherwise fail or retry later, racing the new job), its `started`
+    status (the job ends as failed and expires like other failed jobs, unless a new job of the
+    same id replaces it) and the dead worker's registration, so `rq info` stops listing it."""
+    log.warning("job %s was abandoned by worker %s; its pings are queued again",
+                job.id, job.worker_name)
     registry = queue.started_job_registry
     stale = [entry for entry in queue.connection.zrange(registry.key, 0, -1)
              if registry.parse_job_id(entry) == job.id]
-    if stale:
-        queue.connection.zrem(registry.key, *stale)
+    with queue.connection.pipeline() as pipe:
+        if stale:
+            pipe.zrem(registry.key, *stale)
+        job.set_status(JobStatus.FAILED, pipeline=pipe)
+        pipe.expire(job.key, job.failure_ttl or ABANDONED_JOB_TTL)
+        pipe.execute()
     name = job.worker_name
     if name and worker_liveness(_worker_fields(queue.connection, name)) is False:
         worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name,

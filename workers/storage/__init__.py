@@ -66,7 +66,15 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
 
     @contextmanager
     def write(self):
-        """A write transaction that takes the write lock up front (`BEGIN IMMEDIATE`)."""
+        """A write transaction that takes the write lock up front (`BEGIN IMMEDIATE`).
+
+        Nested inside another write it becomes a savepoint, so callers can group many writes
+        (an import batch) into one transaction.
+        """
+        if self.conn.in_transaction:
+            with self.db.atomic():  # sqlite-utils: a SAVEPOINT inside the open transaction
+                yield self.db
+            return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -148,10 +156,11 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
             self.conn.execute("INSERT INTO ping_payloads (ping_id, body) VALUES (?, ?)", [ping_id, body])
             return ArchiveResult(ping_id, created=True)
 
-    def mark_enqueued(self, ping_ids: list[int], at: str) -> None:
+    def mark_enqueued(self, ping_ids: list[int], at: str, job_id: str) -> None:
         with self.write():
             self.conn.executemany(
-                "UPDATE pings SET enqueued_at = ? WHERE id = ?", [(at, i) for i in ping_ids]
+                "UPDATE pings SET enqueued_at = ?, job_id = ? WHERE id = ?",
+                [(at, job_id, i) for i in ping_ids]
             )
 
     def ping(self, ping_id: int) -> dict | None:
@@ -164,6 +173,11 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
     def payload_blob(self, ping_id: int) -> bytes | None:
         row = self.conn.execute("SELECT body FROM ping_payloads WHERE ping_id = ?", [ping_id]).fetchone()
         return row[0] if row else None
+
+    def waiting_pings(self) -> list[tuple[int, str | None]]:
+        """(id, RQ job id) of every ping archived and not yet processed or failed, oldest first."""
+        return self.conn.execute(
+            "SELECT id, job_id FROM pings WHERE status = 'queued' ORDER BY id").fetchall()
 
     def waiting_ping_ids(self, limit: int | None = None) -> list[int]:
         """Pings archived and not yet processed or failed, oldest first."""

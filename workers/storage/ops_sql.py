@@ -28,20 +28,24 @@ class OpsSQL:
         return {"waiting": row[0], "never_enqueued": row[1], "retrying": row[2],
                 "oldest_waiting_since": row[3], "oldest_received_at": row[4]}
 
-    def ping_counts(self) -> list[tuple[str, str, int]]:
-        """(source, status, count) over the whole archive."""
-        return self.conn.execute(
-            "SELECT source, status, count(*) FROM pings GROUP BY source, status ORDER BY 1, 2"
-        ).fetchall()
+    def status_counts(self) -> dict[str, int]:
+        """Archived pings per status (queued, processed, failed), from the status index."""
+        counts = {"queued": 0, "processed": 0, "failed": 0}
+        counts.update(self.conn.execute("SELECT status, count(*) FROM pings GROUP BY status"))
+        return counts
 
+    def received_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM pings").fetchone()[0]
+
+    # `+status` keeps the planner on the processed_at index: a range, not every processed ping.
     def processed_since(self, since: str) -> int:
         return self.conn.execute(
-            "SELECT count(*) FROM pings WHERE processed_at >= ? AND status = 'processed'", [since]
+            "SELECT count(*) FROM pings WHERE processed_at >= ? AND +status = 'processed'", [since]
         ).fetchone()[0]
 
     def failed_since(self, since: str) -> int:
         return self.conn.execute(
-            "SELECT count(*) FROM pings WHERE processed_at >= ? AND status = 'failed'", [since]
+            "SELECT count(*) FROM pings WHERE processed_at >= ? AND +status = 'failed'", [since]
         ).fetchone()[0]
 
     def failed_pings(self) -> list[tuple[int, str, str]]:
@@ -50,30 +54,51 @@ class OpsSQL:
             "SELECT id, error, processed_at FROM pings WHERE status = 'failed' ORDER BY id DESC"
         ).fetchall()
 
-    def processing_latency(self, bounds=LATENCY_BUCKETS) -> tuple[list[int], float, int]:
-        """Cumulative counts of processed pings per histogram bound, the sum and the count of
-        seconds from hand-off to Redis until processed (queue wait plus work).
+    def processing_latency(self, processed_from: str | None = None,
+                           processed_before: str | None = None,
+                           bounds=LATENCY_BUCKETS) -> tuple[list[int], float, int]:
+        """For pings processed in [processed_from, processed_before): cumulative counts per
+        histogram bound, the sum and the count of seconds from hand-off to Redis until
+        processed (queue wait plus work).
 
         Processing can finish a moment before the enqueue time is written, so durations are
         clamped at zero.
         """
         seconds = _SECONDS_BETWEEN.format(end="processed_at", start="enqueued_at")
         buckets = ", ".join("count(*) FILTER (WHERE s <= ?)" for _ in bounds)
+        where, params = ["processed_at IS NOT NULL"], list(bounds)
+        if processed_from:
+            where.append("processed_at >= ?")
+            params.append(processed_from)
+        if processed_before:
+            where.append("processed_at < ?")
+            params.append(processed_before)
         row = self.conn.execute(
             f"""SELECT {buckets}, total(s), count(*) FROM (
                     SELECT max(0.0, {seconds}) AS s FROM pings
-                    WHERE status = 'processed' AND enqueued_at IS NOT NULL
-                      AND processed_at IS NOT NULL)""",
-            list(bounds),
+                    WHERE {" AND ".join(where)}
+                      AND +status = 'processed' AND enqueued_at IS NOT NULL)""",
+            params,
         ).fetchone()
         return list(row[: len(bounds)]), row[-2], row[-1]
 
     # -- derived data ----------------------------------------------------------------------
 
-    def failure_codes(self) -> list[tuple[str, int]]:
-        """Metric failure codes in the month snapshots (rule 5), with how often each occurs."""
+    def failure_codes(self, months: int = 2) -> list[tuple[str, str, int]]:
+        """(month, code, count): metric failure codes (rule 5) in the latest `months` months
+        of snapshots. Older months are left out: the table grows with every month."""
+        first = "\uffff"
+        for _ in range(months):  # each step is one primary-key probe
+            month = self.conn.execute(
+                "SELECT max(month) FROM snapshot_failures WHERE month < ?", [first]
+            ).fetchone()[0]
+            if month is None:
+                break
+            first = month
         return self.conn.execute(
-            "SELECT code, count(*) FROM snapshot_failures GROUP BY code ORDER BY 2 DESC, 1"
+            "SELECT month, code, count(*) FROM snapshot_failures WHERE month >= ? "
+            "GROUP BY month, code ORDER BY month, code",
+            [first],
         ).fetchall()
 
     def rollup_freshness(self) -> dict:
@@ -85,6 +110,11 @@ class OpsSQL:
 
     def installation_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM installations").fetchone()[0]
+
+    def silent_installation_count(self, cutoff: str) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM installations WHERE last_seen_at < ?", [cutoff]
+        ).fetchone()[0]
 
     def silent_installations(self, cutoff: str) -> list[dict]:
         """Installations whose latest ping was received before `cutoff`, longest silent first."""

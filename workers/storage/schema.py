@@ -277,3 +277,10 @@ MIGRATIONS.append(
     CREATE INDEX pings_by_processed_at ON pings (processed_at);
     """
 )
+
+MIGRATIONS.append(
+    # pings may be queued in batches (imports, repairs): remember which RQ job holds each one
+    """
+    ALTER TABLE pings ADD COLUMN job_id TEXT;
+    """
+)
