@@ -142,6 +142,8 @@ def requeue_stuck():
     """Enqueue pings that wait in the archive but have no job in Redis."""
     outcome = rq_queue.requeue_stuck(open_storage(), open_queue(), settings())
     click.echo(f"{outcome['waiting']} ping(s) waiting, {outcome['requeued']} re-queued")
+    if outcome["failed"]:
+        click.echo(f"{outcome['failed']} ping(s) marked failed: their worker died on every attempt")
 
 
 @click.group()

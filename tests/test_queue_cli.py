@@ -73,3 +73,33 @@ def test_rq_info_shows_the_queue_and_a_live_worker(client, queue, redis_url, run
         assert "rq-info-worker" in status and "running" in status
     finally:
         stop(worker)
+
+
+def test_requeue_failed_ping_of_an_import_batch(tmp_path, runner, settings, queue, run_worker):
+    from payloads import make_payload
+
+    lines = [json.dumps({"received_at": f"2026-10-0{day}T12:00:00Z",
+                         "payload": make_payload(recorded_at=f"2026-10-0{day}T11:00:00Z")})
+             for day in (1, 2, 3)]
+    source = tmp_path / "pings.ndjson"
+    source.write_text("\n".join(lines) + "\n")
+    assert "3 accepted" in runner.invoke(args=["import", "--no-queue", str(source)]).output
+    original = corrupt(settings.database, 2)
+    assert "3 re-queued" in runner.invoke(args=["queue", "requeue-stuck"]).output
+    assert queue.count == 1  # one batch job for the three
+    drain_with_retries(queue, run_worker)
+
+    status = runner.invoke(args=["queue", "status", "--json"]).output
+    picture = json.loads(status)
+    assert picture["pipeline"]["pings"] == {"queued": 0, "processed": 2, "failed": 1}
+    assert picture["queues"][0]["failed"] == 1  # RQ holds the batch job as failed
+    [group] = picture["failures"]["fingerprints"]
+    assert group["sample_ping_ids"] == [2]
+
+    restore(settings.database, 2, original)
+    result = runner.invoke(args=["queue", "requeue-failed", "--fingerprint", group["fingerprint"]])
+    assert "1 failed ping(s) re-queued, 1 reached Redis" in result.output
+    assert queue.failed_job_registry.count == 0
+    run_worker()
+    picture = json.loads(runner.invoke(args=["queue", "status", "--json"]).output)
+    assert picture["pipeline"]["pings"] == {"queued": 0, "processed": 3, "failed": 0}

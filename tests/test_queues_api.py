@@ -125,7 +125,7 @@ def test_requeue_stuck_action_puts_back_what_redis_lost(client, auth, redis_url,
 
     response = client.post("/api/v1/queues/requeue-stuck", headers=auth)
     assert response.status_code == 200
-    assert response.json == {"waiting": 1, "requeued": 1}
+    assert response.json == {"waiting": 1, "requeued": 1, "failed": 0}
     run_worker()
     assert client.get(f"/api/v1/pings/{ping_id}", headers=auth).json["status"] == "processed"
 

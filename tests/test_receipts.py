@@ -82,5 +82,5 @@ def test_a_failing_job_records_the_error_in_the_receipt(client, auth, storage, r
     storage.conn.execute("UPDATE ping_payloads SET body = x'00' WHERE ping_id = ?", [ping_id])
     run_worker()
     receipt = client.get(f"/api/v1/pings/{ping_id}", headers=auth).json
-    assert receipt["error"].startswith("error:")  # zlib.error on the corrupt archive entry
+    assert receipt["error"].startswith("zlib.error:")  # the corrupt archive entry
     assert receipt["status"] == "queued"  # retries are scheduled, not yet exhausted

@@ -80,3 +80,26 @@ def test_started_job_whose_worker_key_is_gone_counts_as_stuck(
     assert "1 re-queued" in result.output
     run_worker()
     assert job_status(queue, ping_id) == JobStatus.FINISHED
+
+
+def test_a_ping_that_kills_its_worker_every_time_ends_up_failed(
+        client, auth, settings, queue, runner, monkeypatch, runner_factory):
+    monkeypatch.setenv("PINGTALLY_JOB_RETRIES", "1")
+    app, client, auth = runner_factory()
+    ping_id = post_ping(client)
+    outputs = []
+    for attempt in range(2):
+        with write_lock(settings.database):
+            worker = start_worker(f"doomed-{attempt}", env_overrides=SLOW)
+            try:
+                wait_for(lambda: queue.started_job_registry.get_job_count(cleanup=False) == 1,
+                         what="the job to start")
+            finally:
+                stop(worker, signal.SIGKILL)
+        outputs.append(app.test_cli_runner().invoke(args=["queue", "requeue-stuck"]).output)
+    assert "1 re-queued" in outputs[0]
+    assert "1 ping(s) marked failed" in outputs[1]
+    receipt = client.get(f"/api/v1/pings/{ping_id}", headers=auth).json
+    assert receipt["status"] == "failed"
+    assert receipt["error"].startswith("WorkerDied")
+    assert receipt["attempts"] == 2

@@ -24,7 +24,9 @@ def current_storage() -> Storage:
 
 
 def describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:2000]
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    return f"{name}: {exc}"[:2000]
 
 
 class BatchFailed(RuntimeError):
@@ -33,34 +35,37 @@ class BatchFailed(RuntimeError):
 
 def process_ping(ping_id: int) -> str:
     """One ping (HTTP ingest queues each ping on its own, for the shortest lag)."""
-    outcome = _process(current_storage(), ping_id, get_current_job(), raise_errors=True)
+    storage = current_storage()
+    try:
+        outcome = processing.process_ping(storage, ping_id, Settings.from_env())
+    except Exception as exc:
+        _record_failure(storage, ping_id, exc, get_current_job())
+        raise
     _schedule_refresh()
     return outcome
 
 
 def process_pings(ping_ids: list[int]) -> dict:
-    """A batch of pings (imports and repairs), each in its own transaction: one RQ job's
-    overhead is shared by the batch. A failing ping does not stop the others."""
+    """A batch of pings (imports and repairs): one RQ job and one write transaction for the
+    batch. A failing ping does not stop the others; the job is retried for the failed ones."""
     storage, job = current_storage(), get_current_job()
-    outcomes = {ping_id: _process(storage, ping_id, job, raise_errors=False) for ping_id in ping_ids}
+    outcomes = processing.process_batch(storage, ping_ids, Settings.from_env())
+    failed = []
+    for ping_id, outcome in outcomes.items():
+        if isinstance(outcome, Exception):
+            _record_failure(storage, ping_id, outcome, job)
+            failed.append(ping_id)
     _schedule_refresh()
-    failed = [ping_id for ping_id, outcome in outcomes.items() if outcome.startswith("failed")]
     if failed:
         raise BatchFailed(f"{len(failed)} of {len(ping_ids)} pings failed: {failed[:20]}")
     return {"processed": len(ping_ids)}
 
 
-def _process(storage, ping_id: int, job, raise_errors: bool) -> str:
-    try:
-        return processing.process_ping(storage, ping_id, Settings.from_env())
-    except Exception as exc:
-        final = job is None or not job.retries_left or isinstance(exc, processing.PingNotFound)
-        storage.mark_attempt_failed(ping_id, describe_error(exc), format_timestamp(utc_now()), final)
-        log.warning("ping %s failed (%s): %s", ping_id, "final" if final else "will retry",
-                    type(exc).__name__)
-        if raise_errors:
-            raise
-        return f"failed: {type(exc).__name__}"
+def _record_failure(storage, ping_id: int, exc: Exception, job) -> None:
+    final = job is None or not job.retries_left or isinstance(exc, processing.PingNotFound)
+    storage.mark_attempt_failed(ping_id, describe_error(exc), format_timestamp(utc_now()), final)
+    log.warning("ping %s failed (%s): %s", ping_id, "final" if final else "will retry",
+                type(exc).__name__)
 
 
 def _schedule_refresh() -> None:

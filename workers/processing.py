@@ -1,6 +1,8 @@
 """What a worker does with one archived ping. No Flask, no RQ: callable from jobs, CLI and tests."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .catalog import catalog_for
 from .installations import (deployment_of, format_timestamp, is_paid, tier_of, utc_now,
                             version_key, version_minor)
@@ -21,24 +23,77 @@ def load_payload(storage, ping_id: int) -> dict:
     return parse_object(unpack_archive(blob))
 
 
-def process_ping(storage, ping_id: int, settings, force: bool = False) -> str:
-    """Apply one ping to everything derived from it. Idempotent: a second run changes nothing."""
+@dataclass
+class Prepared:
+    """A ping read, parsed and normalised: the work done before taking the write lock."""
+
+    ping: dict
+    payload: dict
+    normalised: object
+
+
+def prepare(storage, ping_id: int, catalog, force: bool = False) -> Prepared | None:
+    """None when the ping is already processed (and not forced)."""
     ping = storage.ping(ping_id)
     if ping is None:
         raise PingNotFound(f"ping {ping_id} is not in the archive")
     if ping["status"] == "processed" and not force:
-        return "already processed"
+        return None
     payload = load_payload(storage, ping_id)
-    catalog = catalog_for(storage, settings)
-    normalised = normalise(payload, catalog.refs)
-    with storage.write():
-        installation_id = record_installation(storage, ping, payload)
-        replaced = apply_to_month(storage, installation_id, ping, payload, normalised,
-                                  catalog.all_time_ids)
-        storage.set_ping_counts(ping_id, normalised.leaves, normalised.unknown_keys,
-                                len(normalised.failures))
-        storage.mark_processed(ping_id, format_timestamp(utc_now()))
+    return Prepared(ping, payload, normalise(payload, catalog.refs))
+
+
+def apply(storage, prepared: Prepared, catalog) -> str:
+    """Write one prepared ping (call inside a write transaction)."""
+    ping, payload, normalised = prepared.ping, prepared.payload, prepared.normalised
+    installation_id = record_installation(storage, ping, payload)
+    replaced = apply_to_month(storage, installation_id, ping, payload, normalised,
+                              catalog.all_time_ids)
+    storage.set_ping_counts(ping["id"], normalised.leaves, normalised.unknown_keys,
+                            len(normalised.failures))
+    storage.mark_processed(ping["id"], format_timestamp(utc_now()))
     return "processed" if replaced else "processed (not the month's last ping)"
+
+
+def process_ping(storage, ping_id: int, settings, force: bool = False) -> str:
+    """Apply one ping to everything derived from it. Idempotent: a second run changes nothing."""
+    catalog = catalog_for(storage, settings)
+    prepared = prepare(storage, ping_id, catalog, force)
+    if prepared is None:
+        return "already processed"
+    with storage.write():
+        return apply(storage, prepared, catalog)
+
+
+def process_batch(storage, ping_ids: list[int], settings, force: bool = False) -> dict:
+    """Several pings: all reading and parsing first, then one write transaction in which each
+    ping has its own savepoint. Returns ping id -> outcome, or the exception that ping raised.
+
+    Holding the write lock once per batch, and only for the writes, is what lets several
+    workers share one SQLite file without queueing on each other.
+    """
+    catalog = catalog_for(storage, settings)
+    outcomes: dict[int, object] = {}
+    ready: list[Prepared] = []
+    for ping_id in ping_ids:
+        try:
+            prepared = prepare(storage, ping_id, catalog, force)
+        except Exception as exc:  # noqa: BLE001 - reported per ping
+            outcomes[ping_id] = exc
+            continue
+        if prepared is None:
+            outcomes[ping_id] = "already processed"
+        else:
+            ready.append(prepared)
+    if ready:
+        with storage.write():
+            for prepared in ready:
+                try:
+                    with storage.write():  # a savepoint: one bad ping does not undo the rest
+                        outcomes[prepared.ping["id"]] = apply(storage, prepared, catalog)
+                except Exception as exc:  # noqa: BLE001 - reported per ping
+                    outcomes[prepared.ping["id"]] = exc
+    return outcomes
 
 
 def record_installation(storage, ping: dict, payload: dict) -> int:

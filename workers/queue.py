@@ -6,6 +6,7 @@ Redis is a work queue, not a store: the archive in SQLite says which pings still
 from __future__ import annotations
 
 import logging
+import secrets
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -46,11 +47,12 @@ BATCH_SIZE = 50
 
 
 def _enqueue(queue: Queue, function: str, argument, identifier: str, settings, description: str) -> Job:
+    retries = settings.job_retries
     return queue.enqueue(
         function,
         argument,
         job_id=identifier,
-        retry=Retry(max=settings.job_retries, interval=RETRY_INTERVALS[: settings.job_retries] or 0),
+        retry=Retry(max=retries, interval=RETRY_INTERVALS[:retries]) if retries > 0 else None,
         failure_ttl=settings.failure_ttl,
         result_ttl=RESULT_TTL,
         job_timeout=JOB_TIMEOUT,
@@ -64,7 +66,8 @@ def enqueue_ping(queue: Queue, ping_id: int, settings) -> Job:
 
 
 def batch_job_id(ping_ids: list[int]) -> str:
-    return f"pings-{ping_ids[0]}-{ping_ids[-1]}-{len(ping_ids)}"
+    # The random part keeps a re-queued batch from reusing an abandoned job's key.
+    return f"pings-{ping_ids[0]}-{ping_ids[-1]}-{secrets.token_hex(3)}"
 
 
 def enqueue_batch(queue: Queue, ping_ids: list[int], settings) -> Job:
@@ -100,35 +103,54 @@ def try_enqueue_batch(storage, queue: Queue, ping_ids: list[int], settings) -> b
     return True
 
 
-def job_in_hand(queue: Queue, identifier: str | None) -> bool:
-    """True while the RQ job `identifier` is waiting or running (on a live worker)."""
+IN_HAND_NOW, ABANDONED, GONE = "in hand", "abandoned", "gone"
+
+
+def job_state(queue: Queue, identifier: str | None) -> str:
+    """IN_HAND_NOW while the RQ job is waiting or running on a live worker; ABANDONED when its
+    worker died mid-job (released here at once, not when RQ's registry TTL ends); else GONE."""
     from . import queue_health
 
     if identifier is None:
-        return False
+        return GONE
     try:
         job = Job.fetch(identifier, connection=queue.connection)
     except NoSuchJobError:
-        return False
+        return GONE
     status = job.get_status(refresh=False)
-    # A job left STARTED by a killed worker: recover it now, not when RQ's registry TTL ends.
     if status == JobStatus.STARTED and queue_health.abandoned(job):
         queue_health.release_abandoned(queue, job)
-        return False
-    return status in IN_HAND
+        return ABANDONED
+    return IN_HAND_NOW if status in IN_HAND else GONE
+
+
+def job_in_hand(queue: Queue, identifier: str | None) -> bool:
+    return job_state(queue, identifier) == IN_HAND_NOW
 
 
 def requeue_stuck(storage, queue: Queue, settings, progress=None) -> dict:
-    """Enqueue every waiting ping that has no live job (Redis lost it, or it never reached Redis)."""
+    """Enqueue every waiting ping that has no live job (Redis lost it, or it never reached Redis).
+
+    A ping whose worker died mid-job counts that as a failed attempt, so a ping that kills
+    its worker every time ends up failed instead of going round for ever.
+    """
     # Jobs whose worker died are moved out of the started registry by RQ's own cleanup.
     queue.started_job_registry.cleanup()
     waiting = storage.waiting_pings()
-    verdicts: dict[str, bool] = {}
-    stuck = []
+    states: dict[str, str] = {}
+    stuck, gave_up = [], 0
     for ping_id, identifier in waiting:
-        if identifier not in verdicts:
-            verdicts[identifier] = job_in_hand(queue, identifier)
-        if not verdicts[identifier]:
+        if identifier not in states:
+            states[identifier] = job_state(queue, identifier)
+        state = states[identifier]
+        if state == ABANDONED:
+            attempts = storage.ping(ping_id)["attempts"]
+            final = attempts + 1 > settings.job_retries
+            storage.mark_attempt_failed(ping_id, WORKER_DIED, format_timestamp(utc_now()), final)
+            if final:
+                gave_up += 1
+                continue
+        if state != IN_HAND_NOW:
             stuck.append(ping_id)
     for start in range(0, len(stuck), BATCH_SIZE):
         batch = stuck[start:start + BATCH_SIZE]
@@ -136,7 +158,10 @@ def requeue_stuck(storage, queue: Queue, settings, progress=None) -> dict:
         storage.mark_enqueued(batch, format_timestamp(utc_now()), job.id)
         if progress:
             progress(start + len(batch))
-    return {"waiting": len(waiting), "requeued": len(stuck)}
+    return {"waiting": len(waiting), "requeued": len(stuck), "failed": gave_up}
+
+
+WORKER_DIED = "WorkerDied: the worker processing this ping stopped in the middle of it"
 
 
 REFRESH_JOB_ID = "refresh-rollups"

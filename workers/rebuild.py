@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from . import processing, rollups
 
+BATCH = 200  # pings per write transaction
+
 
 @dataclass
 class RebuildReport:
@@ -36,14 +38,15 @@ def rebuild(storage, settings, first: str | None = None, last: str | None = None
     before = {m: storage.rollup_fingerprint_rows(m) for m in months_before}
     storage.clear_derived(first, last)
     ping_ids = storage.ping_ids_in_months(first, last)
-    for index, ping_id in enumerate(ping_ids, start=1):
-        try:
-            processing.process_ping(storage, ping_id, settings, force=True)
-        except Exception as exc:  # one bad ping must not stop the rebuild
-            report.failed.append((ping_id, f"{type(exc).__name__}: {exc}"))
-        report.pings = index
-        if progress and index % 500 == 0:
-            progress(f"{index}/{len(ping_ids)} pings replayed")
+    for start in range(0, len(ping_ids), BATCH):
+        batch = ping_ids[start:start + BATCH]
+        outcomes = processing.process_batch(storage, batch, settings, force=True)
+        # one bad ping must not stop the rebuild
+        report.failed.extend((ping_id, f"{type(outcome).__name__}: {outcome}")
+                             for ping_id, outcome in outcomes.items() if isinstance(outcome, Exception))
+        report.pings = start + len(batch)
+        if progress and (start // BATCH) % 10 == 9:
+            progress(f"{report.pings}/{len(ping_ids)} pings replayed")
     if first is None and last is None:
         storage.mark_dirty(storage.snapshot_months())
     rollups.refresh_dirty(storage, progress=(lambda m: progress(f"rollups of {m} refreshed"))

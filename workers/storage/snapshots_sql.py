@@ -9,12 +9,14 @@ COMBO_COLUMNS = ("tier", "deployment", "edition", "version_minor", "installation
 # Rule 6: an all-time counter's monthly value is its growth since the installation's most recent
 # earlier month with a valid value (LAG over the valid rows only); a 28d value is taken as is.
 MONTHLY_VALUES_SQL = """
-UPDATE snapshot_values AS target SET monthly_value = calc.monthly_value
+UPDATE snapshot_values AS target INDEXED BY snapshot_values_by_installation
+SET monthly_value = calc.monthly_value
 FROM (
     SELECT v.month, v.metric_id,
            max(0, v.value - coalesce(lag(v.value) OVER (PARTITION BY v.metric_id ORDER BY v.month), 0))
                AS monthly_value
-    FROM snapshot_values v JOIN metrics m ON m.id = v.metric_id AND m.time_frame = 'all'
+    FROM snapshot_values v INDEXED BY snapshot_values_by_installation
+    JOIN metrics m ON m.id = v.metric_id AND m.time_frame = 'all'
     WHERE v.installation_id = :installation
 ) AS calc
 WHERE target.installation_id = :installation AND target.month = calc.month
@@ -50,8 +52,10 @@ class SnapshotsSQL:
             f"INSERT OR REPLACE INTO snapshots ({', '.join(SNAPSHOT_COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in SNAPSHOT_COLUMNS)})",
             [snapshot[c] for c in SNAPSHOT_COLUMNS])
-        self.conn.execute("DELETE FROM snapshot_values WHERE installation_id = ? AND month = ?", [inst, month])
-        self.conn.execute("DELETE FROM snapshot_failures WHERE installation_id = ? AND month = ?", [inst, month])
+        self.conn.execute("DELETE FROM snapshot_values INDEXED BY snapshot_values_by_installation "
+                          "WHERE installation_id = ? AND month = ?", [inst, month])
+        self.conn.execute("DELETE FROM snapshot_failures INDEXED BY snapshot_failures_by_installation "
+                          "WHERE installation_id = ? AND month = ?", [inst, month])
         self.conn.executemany(
             "INSERT INTO snapshot_values (month, metric_id, combo_id, monthly_value, installation_id, "
             "value) VALUES (?, ?, ?, ?, ?, ?)",
@@ -81,7 +85,8 @@ class SnapshotsSQL:
 
     def values_in_month(self, installation_id: int, month: str) -> dict[int, float]:
         return dict(self.conn.execute(
-            "SELECT metric_id, value FROM snapshot_values WHERE installation_id = ? AND month = ?",
+            "SELECT metric_id, value FROM snapshot_values INDEXED BY snapshot_values_by_installation "
+            "WHERE installation_id = ? AND month = ?",
             [installation_id, month]))
 
     def latest_values_before(self, installation_id: int, month: str, metric_ids) -> dict[int, float]:
@@ -90,7 +95,8 @@ class SnapshotsSQL:
         found: dict[int, float] = {}
         wanted = set(metric_ids)
         for metric_id, value in self.conn.execute(
-                "SELECT metric_id, value FROM snapshot_values WHERE installation_id = ? AND month < ? "
+                "SELECT metric_id, value FROM snapshot_values INDEXED BY snapshot_values_by_installation "
+                "WHERE installation_id = ? AND month < ? "
                 "ORDER BY month DESC", [installation_id, month]):
             if metric_id in wanted and metric_id not in found:
                 found[metric_id] = value
@@ -174,5 +180,5 @@ class SnapshotsSQL:
     def snapshot_values_of(self, installation_id: int) -> list[dict]:
         return list(self.db.query(
             "SELECT v.month, m.key_path, v.value, v.monthly_value FROM snapshot_values v "
-            "JOIN metrics m ON m.id = v.metric_id WHERE v.installation_id = ? "
+            "INDEXED BY snapshot_values_by_installation JOIN metrics m ON m.id = v.metric_id WHERE v.installation_id = ? "
             "ORDER BY v.month, m.key_path", [installation_id]))
