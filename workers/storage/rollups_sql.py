@@ -73,24 +73,23 @@ class RollupsSQL:
         combos = {row[0]: row[1:] for row in self.conn.execute(
             "SELECT id, tier, deployment, edition, version_minor, installation_type, paid FROM combos")}
         keys_of = {combo_id: _keys(attributes) for combo_id, attributes in combos.items()}
+        all_keys_of = {combo_id: [k for k in keys if k[0] == "all"] for combo_id, keys in keys_of.items()}
 
         # reporting, active, using, failing, total
         rows: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0, 0])
 
-        def fold(metric_id, combo_id, position, amount):
-            paid_metric = metrics[metric_id]
-            for key in keys_of[combo_id]:
-                if key[0] == "all" or paid_metric:
-                    rows[(metric_id, *key)][position] += amount
-
+        # Sum each (metric, combination) row into every (scope, dimension, value) it belongs to.
         for metric_id, combo_id, reporting, using, total in self.conn.execute(_VALUES_SQL, params):
             if metric_id in metrics:
-                fold(metric_id, combo_id, 0, reporting)
-                fold(metric_id, combo_id, 2, using)
-                fold(metric_id, combo_id, 4, total)
+                for key in keys_of[combo_id] if metrics[metric_id] else all_keys_of[combo_id]:
+                    row = rows[(metric_id, *key)]
+                    row[0] += reporting
+                    row[2] += using
+                    row[4] += total
         for metric_id, combo_id, failing in self.conn.execute(_FAILURES_SQL, params):
             if metric_id in metrics:
-                fold(metric_id, combo_id, 3, failing)
+                for key in keys_of[combo_id] if metrics[metric_id] else all_keys_of[combo_id]:
+                    rows[(metric_id, *key)][3] += failing
         self._fold_active(rows, metrics, keys_of, params)
 
         result = []

@@ -159,7 +159,8 @@ MIGRATIONS.append(
         value NUMERIC NOT NULL,
         PRIMARY KEY (month, metric_id, combo_id, monthly_value, installation_id)
     ) WITHOUT ROWID;
-    CREATE INDEX snapshot_values_by_installation ON snapshot_values (installation_id, month, metric_id);
+    -- covering (value included): per-installation reads never touch the table itself
+    CREATE INDEX snapshot_values_by_installation ON snapshot_values (installation_id, month, metric_id, value);
 
     -- Rule 5: values that were not valid, by failure code (-1, -2, -3, -1000, histogram, ...).
     CREATE TABLE snapshot_failures (
