@@ -159,6 +159,18 @@ def bench_http(base, redis, dictionary, specs, seconds=10.0, clients=8):
             template["recorded_at"] = f"2026-11-01T00:{i // 60:02d}:{i % 60:02d}.000Z"
             template["uuid"] = f"bench-{i}"
             bodies.append(json.dumps(template).encode())
+        # The cost of one POST on its own: sequential requests on one keep-alive connection.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        sequential = []
+        for n in range(200):
+            body = _unique(bodies, 10**8 + n)
+            started = time.perf_counter()
+            conn.request("POST", "/usage_data", body, {"Content-Type": "application/json"})
+            conn.getresponse().read()
+            sequential.append(time.perf_counter() - started)
+        conn.close()
+        record(f"one POST /usage_data, {len(bodies[0]) // 1000} KB, sequential", 
+               statistics.median(sequential) * 1000, "ms", note="median of 200")
         latencies, errors = [], []
         stop = time.perf_counter() + seconds
         counter = iter(range(10**9))
@@ -414,7 +426,7 @@ def main():
             bench_end_to_end(base, redis, dictionary, specs)
         if "http" in only:
             print("HTTP ingest...", file=sys.stderr)
-            bench_http(base, redis, dictionary, specs)
+            bench_http(base, redis, dictionary, bench_specs(2700))  # ~100 KB payloads
         if "refresh" in only:
             print("rollup refresh...", file=sys.stderr)
             bench_refresh(base, dictionary)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from .clauses import month_range
 from .exports_sql import ExportsSQL
 from .metrics_sql import MetricsSQL
 from .ops_sql import OpsSQL
@@ -220,13 +221,8 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
 
     def ping_ids_in_months(self, first: str | None, last: str | None) -> list[int]:
         """Archived pings received in [first, last], in receive order (ties: id)."""
-        sql, params = "SELECT id FROM pings WHERE true", []
-        if first:
-            sql += " AND month >= ?"
-            params.append(first)
-        if last:
-            sql += " AND month <= ?"
-            params.append(last)
+        params: list = []
+        sql = "SELECT id FROM pings WHERE true" + month_range("month", first, last, params)
         return [r[0] for r in self.conn.execute(sql + " ORDER BY received_at, id", params)]
 
     # -- installations ---------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """SQL that reads rollups back for exports, dashboards and the API (all through the views)."""
 from __future__ import annotations
 
+from .clauses import month_range
 from .rollups_sql import DIMENSIONS
 
 INDICATOR_FILTERS = {  # kind -> (flag column or None, scope)
@@ -16,17 +17,6 @@ INSTALLATION_DIMENSIONS = {
 }
 
 
-def _month_range(column: str, first: str | None, last: str | None, params: list) -> str:
-    sql = ""
-    if first:
-        sql += f" AND {column} >= ?"
-        params.append(first)
-    if last:
-        sql += f" AND {column} <= ?"
-        params.append(last)
-    return sql
-
-
 class ExportsSQL:
     def iter_rollups(self, kind: str, first=None, last=None, stage=None, by=None):
         """Rows of rollup_rows for one kind, in month, stage, group, key_path order."""
@@ -37,7 +27,7 @@ class ExportsSQL:
         sql = "SELECT * FROM rollup_rows WHERE scope = ? AND dimension = ?"
         if flag:
             sql += f" AND {flag}"
-        sql += _month_range("month", first, last, params)
+        sql += month_range("month", first, last, params)
         if stage:
             sql += " AND stage = ?"
             params.append(stage)
@@ -48,7 +38,7 @@ class ExportsSQL:
         params: list = [by or ""]
         sql = ("SELECT month, dim_value, sum(recorded) AS recorded, count(DISTINCT stage) AS stages "
                "FROM rollup_rows WHERE is_smau AND scope = 'all' AND dimension = ?")
-        sql += _month_range("month", first, last, params)
+        sql += month_range("month", first, last, params)
         return self.db.query(sql + " GROUP BY month, dim_value ORDER BY month, dim_value", params)
 
     def iter_installation_months(self, first=None, last=None, by=None):
@@ -59,5 +49,5 @@ class ExportsSQL:
         sql = (f"SELECT s.month, {column} AS dim_value, i.uuid, i.hostname, s.version, s.edition, "
                "s.tier, s.deployment, s.ping_id, s.received_at "
                "FROM snapshots s JOIN installations i ON i.id = s.installation_id WHERE true")
-        sql += _month_range("s.month", first, last, params)
+        sql += month_range("s.month", first, last, params)
         return self.db.query(sql + " ORDER BY s.month, dim_value, i.uuid, i.hostname", params)

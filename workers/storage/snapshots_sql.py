@@ -1,6 +1,8 @@
 """SQL for month snapshots: the month's last ping per installation and its values (rules 3-6)."""
 from __future__ import annotations
 
+from .clauses import month_range
+
 SNAPSHOT_COLUMNS = ("installation_id", "month", "ping_id", "received_at", "version", "version_key",
                     "version_minor", "edition", "tier", "paid", "deployment", "installation_type",
                     "combo_id")
@@ -137,14 +139,8 @@ class SnapshotsSQL:
     def clear_derived(self, first: str | None, last: str | None) -> None:
         """Delete snapshots (and, for a full range, installations and version ranges)."""
         full = first is None and last is None
-        clauses, params = [], []
-        if first:
-            clauses.append("month >= ?")
-            params.append(first)
-        if last:
-            clauses.append("month <= ?")
-            params.append(last)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        params: list = []
+        where = " WHERE true" + month_range("month", first, last, params)
         with self.write():
             for table in ("snapshot_values", "snapshot_failures", "snapshots"):
                 self.conn.execute(f"DELETE FROM {table}{where}", params)
