@@ -52,9 +52,10 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
         # requeue-stuck finds it again.
         self.conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         self.conn.execute("PRAGMA foreign_keys = ON")
-        # Snapshot writes land all over large indexes: a bigger page cache and memory-mapped
-        # reads keep them from going to disk (measured in bench/run.py).
-        self.conn.execute("PRAGMA cache_size = -65536")
+        # Snapshot writes land all over large indexes: a bigger page cache (16 MiB; it is also
+        # the bound on how far a worker's memory grows) and memory-mapped reads keep them from
+        # going to disk (measured in bench/run.py).
+        self.conn.execute("PRAGMA cache_size = -16384")
         self.conn.execute("PRAGMA mmap_size = 1073741824")
         self.conn.execute("PRAGMA temp_store = MEMORY")
         self.db = sqlite_utils.Database(self.conn)
