@@ -40,6 +40,9 @@ def init_app(app) -> None:
         app.cli.add_command(command)
 
 
+REBUILD_CACHE_MIB = 1024
+
+
 def open_storage() -> Storage:
     return Storage.open(settings())
 
@@ -206,7 +209,9 @@ def rebuild(first, last):
     for name, value in (("--from", first), ("--to", last)):
         if value and not exports.MONTH.match(value):
             raise click.BadParameter(f"{value!r} is not YYYY-MM", param_hint=name)
-    storage = Storage.open(settings(), durable=False)  # derived data only
+    # Derived data only (durable=False); a large page cache keeps a whole month's snapshot
+    # index in memory while it is rewritten.
+    storage = Storage.open(settings(), durable=False, cache_mib=REBUILD_CACHE_MIB)
     catalog.ensure_loaded(storage, settings())
     report = rebuild_module.rebuild(storage, settings(), first, last,
                                     progress=lambda text: click.echo(f"  {text}", err=True))

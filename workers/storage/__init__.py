@@ -37,7 +37,8 @@ class ArchiveResult:
 
 
 class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
-    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000, durable: bool = True):
+    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000, durable: bool = True,
+                 cache_mib: int = 16):
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,17 +53,17 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
         # requeue-stuck finds it again.
         self.conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         self.conn.execute("PRAGMA foreign_keys = ON")
-        # Snapshot writes land all over large indexes: a bigger page cache (16 MiB; it is also
-        # the bound on how far a worker's memory grows) and memory-mapped reads keep them from
-        # going to disk (measured in bench/run.py).
-        self.conn.execute("PRAGMA cache_size = -16384")
+        # Snapshot writes land all over large indexes: a bigger page cache (16 MiB by default;
+        # it is also the bound on how far a worker's memory grows) and memory-mapped reads keep
+        # them from going to disk (measured in bench/run.py).
+        self.conn.execute(f"PRAGMA cache_size = -{int(cache_mib) * 1024}")
         self.conn.execute("PRAGMA mmap_size = 1073741824")
         self.conn.execute("PRAGMA temp_store = MEMORY")
         self.db = sqlite_utils.Database(self.conn)
 
     @classmethod
-    def open(cls, settings, durable: bool = True) -> "Storage":
-        storage = cls(settings.database, settings.sqlite_busy_timeout_ms, durable)
+    def open(cls, settings, durable: bool = True, cache_mib: int = 16) -> "Storage":
+        storage = cls(settings.database, settings.sqlite_busy_timeout_ms, durable, cache_mib)
         storage.migrate()
         return storage
 
