@@ -54,7 +54,9 @@ class Env:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.vars = dict(os.environ, PINGTALLY_DATABASE=str(self.dir / "pingtally.db"),
                          PINGTALLY_REDIS_URL=redis.url.replace("/0", f"/{abs(hash(name)) % 15 + 1}"),
-                         PINGTALLY_METRICS_DIRS=str(dictionary), PINGTALLY_API_TOKEN="bench")
+                         PINGTALLY_METRICS_DIRS=str(dictionary), PINGTALLY_API_TOKEN="bench",
+                         # the load comes from one loopback address: measure ingest, not the limiter
+                         PINGTALLY_RATE_LIMIT_ADDRESS="off", PINGTALLY_RATE_LIMIT_UUID="off")
         import redis as redis_lib
         redis_lib.Redis.from_url(self.vars["PINGTALLY_REDIS_URL"]).flushdb()
 
@@ -205,7 +207,8 @@ def bench_http(base, redis, dictionary, specs, seconds=10.0, clients=8):
     p50 = latencies[len(latencies) // 2] * 1000
     p99 = latencies[int(len(latencies) * 0.99)] * 1000
     record(f"HTTP ingest, {clients} clients, {len(bodies[0]) // 1000} KB", rate, "pings/s",
-           floor=floor, target=">= 300/s", met=rate >= 300, note=f"{len(errors)} errors")
+           floor=floor, target=">= 300/s, no errors", met=rate >= 300 and not errors,
+           note=f"{len(latencies):,} requests, {len(errors)} errors")
     record("HTTP ingest p50 latency", p50, "ms")
     record("HTTP ingest p99 latency", p99, "ms", target="< 50 ms", met=p99 < 50)
 
@@ -231,7 +234,7 @@ def _floor_ingest(bodies, database: Path) -> float:
     for body in bodies:
         payload = json.loads(body)
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO raw (uuid, body) VALUES (?, ?)", [payload["uuid"], zlib.compress(body, 6)])
+        conn.execute("INSERT INTO raw (uuid, body) VALUES (?, ?)", [payload["uuid"], zlib.compress(body, 1)])
         conn.execute("COMMIT")
     return len(bodies) / (time.perf_counter() - started)
 

@@ -14,7 +14,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     app.json.sort_keys = False
 
-    from . import api, auth, cli, dashboards, db, errors, ingest, metrics, ops
+    from . import api, auth, cli, dashboards, db, errors, ingest, metrics, openapi, ops
 
     db.init_app(app)
     errors.init_app(app)
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ops.page)
     app.register_blueprint(ops.api)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(openapi.bp)
     app.secret_key = auth.session_key(app)
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     cli.init_app(app)

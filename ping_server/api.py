@@ -11,11 +11,12 @@ from .db import get_storage, settings, with_own_storage
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(require_token)
+MAX_ROW_ID = 2**63 - 1  # SQLite's largest integer: a bigger id cannot exist
 
 
 @bp.get("/pings/<int:ping_id>")
 def ping_receipt(ping_id: int):
-    ping = get_storage().ping(ping_id)
+    ping = get_storage().ping(ping_id) if ping_id <= MAX_ROW_ID else None
     if ping is None:
         raise NotFound(f"no ping with id {ping_id}")
     return {

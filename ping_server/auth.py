@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import Unauthorized
 
+from workers.storage import Storage
+
 from .db import get_storage, settings
 
 TOKEN_SETTING = "api_token"
@@ -69,7 +71,13 @@ def _digest(token: str) -> str:
 def session_key(app) -> bytes:
     """Flask's SECRET_KEY, derived from the token so that a new token ends old sessions."""
     with app.app_context():
-        return hashlib.sha256(b"pingtally-session:" + api_token().encode()).digest()
+        # A connection of its own, closed at once: this runs before gunicorn forks, and a
+        # SQLite connection must not be inherited by the worker processes.
+        storage = Storage(settings().database, settings().sqlite_busy_timeout_ms)
+        try:
+            return hashlib.sha256(b"pingtally-session:" + api_token(storage).encode()).digest()
+        finally:
+            storage.close()
 
 
 def _safe_next(target: str | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workers.installations import format_timestamp, utc_now
-from workers.payloads import dump_json, pack_archive
+from workers.payloads import check_depth, dump_json, pack_archive
 from workers.queue import try_enqueue
 
 from .schemas import load_envelope
@@ -23,7 +23,9 @@ def accept_ping(storage, queue, settings, payload: dict, raw: bytes | None = Non
 
     `raw` is the body exactly as received (kept as the source of truth); when it is None the
     payload is serialised. `queue` may be None to archive only (the ping then waits as pending).
+    Raises PayloadError for JSON nested deeper than PINGTALLY_MAX_JSON_DEPTH.
     """
+    check_depth(payload, settings.max_json_depth)
     envelope = load_envelope(payload)
     body = raw if raw is not None else dump_json(payload)
     result = storage.archive_ping(

@@ -24,6 +24,7 @@ from .errors import error_response
 
 READY_BUSY_TIMEOUT_MS = 2000
 REFRESH_SECONDS = 10
+MAX_DAYS = 36500  # larger windows overflow date arithmetic
 # Instance reports change weekly, and grouping a month of per-metric timings reads every row
 # (~2 s per million): /ops recomputes those panels at most once a minute per process.
 REPORT_PANELS_TTL = 60
@@ -75,8 +76,8 @@ def _days(name: str, default: int) -> int:
         value = int(raw)
     except (TypeError, ValueError):
         raise BadRequest(f"`{name}` must be a whole number of days, got {raw!r}") from None
-    if value < 1:
-        raise BadRequest(f"`{name}` must be at least 1")
+    if not 1 <= value <= MAX_DAYS:
+        raise BadRequest(f"`{name}` must be between 1 and {MAX_DAYS}")
     return value
 
 

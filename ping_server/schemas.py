@@ -5,6 +5,8 @@ are walked by the worker, which is ~40x cheaper than a field per counter.
 """
 from __future__ import annotations
 
+import re
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
 from workers.installations import EDITIONS, format_timestamp, parse_timestamp
@@ -24,11 +26,15 @@ class Timestamp(fields.Field):
             raise self.make_error("invalid") from None
 
 
+MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER
+
+
 class Count(fields.Integer):
-    """A whole number >= 0 given as a JSON number (not a string, not a boolean)."""
+    """A whole number >= 0 given as a JSON number (not a string, not a boolean) that SQLite
+    can store."""
 
     def __init__(self, **kwargs):
-        super().__init__(strict=True, validate=validate.Range(min=0), **kwargs)
+        super().__init__(strict=True, validate=validate.Range(min=0, max=MAX_INTEGER), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool):
@@ -52,18 +58,34 @@ def Text(**kwargs):
     return fields.String(validate=validate.Length(max=MAX_TEXT), **kwargs)
 
 
+def no_control_characters(value: str) -> None:
+    """Identity fields end up in CSV exports and pages: a CR or NUL in a hostname is never
+    real, and a CR would start a new row in a spreadsheet."""
+    if CONTROL.search(value):
+        raise ValidationError("Must not contain control characters.")
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def Name(max_length: int = MAX_TEXT, min_length: int | None = None, **kwargs):
+    """Text of an identity field: a length cap and no control characters."""
+    return fields.String(validate=[validate.Length(min=min_length, max=max_length),
+                                   no_control_characters], **kwargs)
+
+
 class PingEnvelopeSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    uuid = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    hostname = Text(required=True)
-    version = fields.String(required=True, validate=validate.Length(max=100))
+    uuid = Name(200, min_length=1, required=True)
+    hostname = Name(required=True)
+    version = Name(100, required=True)
     recorded_at = Timestamp(required=True)
     edition = fields.String(allow_none=True, validate=validate.OneOf(EDITIONS))
-    installation_type = Text(allow_none=True)
+    installation_type = Name(allow_none=True)
     active_user_count = Count(allow_none=True)
-    unique_instance_id = Text(allow_none=True)
+    unique_instance_id = Name(allow_none=True)
     gitlab_dedicated = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
 
     @validates("uuid")

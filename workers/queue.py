@@ -106,9 +106,14 @@ def try_enqueue_batch(storage, queue: Queue, ping_ids: list[int], settings) -> b
 IN_HAND_NOW, ABANDONED, GONE = "in hand", "abandoned", "gone"
 
 
-def job_state(queue: Queue, identifier: str | None) -> str:
+def job_state(queue: Queue, identifier: str | None, queued_ids: set[str] | None = None) -> str:
     """IN_HAND_NOW while the RQ job is waiting or running on a live worker; ABANDONED when its
-    worker died mid-job (released here at once, not when RQ's registry TTL ends); else GONE."""
+    worker died mid-job (released here at once, not when RQ's registry TTL ends); else GONE.
+
+    `queued_ids` (the queue's job ids, read once by the caller) exposes a job that says QUEUED
+    but sits in no queue: a worker killed between dequeueing it and starting it leaves it in
+    RQ's intermediate list, where nobody would pick it up for minutes.
+    """
     from . import queue_health
 
     if identifier is None:
@@ -121,6 +126,12 @@ def job_state(queue: Queue, identifier: str | None) -> str:
     if status == JobStatus.STARTED and queue_health.abandoned(job):
         queue_health.release_abandoned(queue, job)
         return ABANDONED
+    if status == JobStatus.QUEUED:
+        if queued_ids is None:
+            queued_ids = set(queue.get_job_ids())
+        if identifier not in queued_ids:
+            queue.connection.lrem(queue.intermediate_queue.key, 0, identifier)
+            return GONE
     return IN_HAND_NOW if status in IN_HAND else GONE
 
 
@@ -137,11 +148,12 @@ def requeue_stuck(storage, queue: Queue, settings, progress=None) -> dict:
     # Jobs whose worker died are moved out of the started registry by RQ's own cleanup.
     queue.started_job_registry.cleanup()
     waiting = storage.waiting_pings()
+    queued_ids = set(queue.get_job_ids())
     states: dict[str, str] = {}
     stuck, gave_up = [], 0
     for ping_id, identifier in waiting:
         if identifier not in states:
-            states[identifier] = job_state(queue, identifier)
+            states[identifier] = job_state(queue, identifier, queued_ids)
         state = states[identifier]
         if state == ABANDONED:
             attempts = storage.ping(ping_id)["attempts"]

@@ -31,6 +31,25 @@ class SettingsError(ValueError):
     """An environment variable holds a value pingtally cannot use."""
 
 
+PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def _rate(env, name: str, default: tuple[int, int] | None) -> tuple[int, int] | None:
+    """`COUNT/PERIOD` (period: second, minute, hour, day or a number of seconds) as
+    (count, seconds); `off` or `0` turns the limit off."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("off", "0", "none"):
+        return None
+    count, _, period = (part.strip() for part in raw.partition("/"))
+    period = period or "second"
+    seconds = PERIODS.get(period, int(period) if period.isdigit() else 0)
+    if not count.isdigit() or int(count) < 1 or seconds < 1:
+        raise SettingsError(f"{name} must look like 300/minute (or off), got {raw!r}")
+    return int(count), seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     database: Path = Path("var/pingtally.db")
@@ -44,6 +63,10 @@ class Settings:
     failure_ttl: int = 30 * 24 * 3600
     sqlite_busy_timeout_ms: int = 5000
     require_login: bool = False  # dashboards behind the sign-in too
+    max_json_depth: int = 64  # GitLab's payloads are about 6 levels deep
+    # Per source address and per installation uuid on the ingest endpoints: (count, seconds).
+    rate_limit_address: tuple[int, int] | None = (300, 60)
+    rate_limit_uuid: tuple[int, int] | None = (20, 3600)
 
     @classmethod
     def from_env(cls, env=None) -> "Settings":
@@ -61,4 +84,7 @@ class Settings:
             job_retries=_int(env, "PINGTALLY_JOB_RETRIES", cls.job_retries),
             sqlite_busy_timeout_ms=_int(env, "PINGTALLY_SQLITE_BUSY_MS", cls.sqlite_busy_timeout_ms),
             require_login=_flag(env, "PINGTALLY_REQUIRE_LOGIN"),
+            max_json_depth=_int(env, "PINGTALLY_MAX_JSON_DEPTH", cls.max_json_depth),
+            rate_limit_address=_rate(env, "PINGTALLY_RATE_LIMIT_ADDRESS", cls.rate_limit_address),
+            rate_limit_uuid=_rate(env, "PINGTALLY_RATE_LIMIT_UUID", cls.rate_limit_uuid),
         )

@@ -51,6 +51,7 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
         # that only write derived data (workers, rebuild) may use NORMAL: WAL stays consistent,
         # and a transaction lost to power loss leaves its ping queued in the archive, where
         # requeue-stuck finds it again.
+        self.durable = durable
         self.conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         self.conn.execute("PRAGMA foreign_keys = ON")
         # Snapshot writes land all over large indexes: a bigger page cache (16 MiB by default;
@@ -165,11 +166,19 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
             return ArchiveResult(ping_id, created=True)
 
     def mark_enqueued(self, ping_ids: list[int], at: str, job_id: str) -> None:
-        with self.write():
-            self.conn.executemany(
-                "UPDATE pings SET enqueued_at = ?, job_id = ? WHERE id = ?",
-                [(at, job_id, i) for i in ping_ids]
-            )
+        # Not worth a second fsync per ping: if power loss drops this mark, the ping merely
+        # looks never-queued, and requeue-stuck queues it again (processing is idempotent).
+        if self.durable:
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with self.write():
+                self.conn.executemany(
+                    "UPDATE pings SET enqueued_at = ?, job_id = ? WHERE id = ?",
+                    [(at, job_id, i) for i in ping_ids]
+                )
+        finally:
+            if self.durable:
+                self.conn.execute("PRAGMA synchronous = FULL")
 
     def ping(self, ping_id: int) -> dict | None:
         cursor = self.conn.execute("SELECT * FROM pings WHERE id = ?", [ping_id])
