@@ -110,7 +110,7 @@ def floor_store(lines: list[bytes], database: Path) -> float:
 
 def bench_end_to_end(base, redis, dictionary, specs):
     pings_file = base / "e2e.ndjson"
-    count = write_pings(pings_file, specs, installations=60, months=2)  # ~8 weekly pings each
+    count = write_pings(pings_file, specs, installations=120, months=2)  # ~8 weekly pings each
     lines = pings_file.read_bytes().splitlines()
     floor = floor_store(lines, base / "floor.db")
 

@@ -44,7 +44,7 @@ GOOD = {
     "hostname": hostnames,
     "version": st.sampled_from(["16.11.2-ee", "12.10.0-pre", "17.11.0", "x.y", ""])
     | st.text(letters, max_size=20),
-    "recorded_at": timestamps.map(lambda t: t.isoformat()) | st.text(max_size=30),
+    "recorded_at": timestamps.map(lambda t: t.isoformat()),
     "edition": st.sampled_from(EDITIONS) | st.text(max_size=8),
     "installation_type": st.text(letters, max_size=30),
     "active_user_count": big_integers,
@@ -156,7 +156,7 @@ def test_usage_data_never_answers_5xx_and_the_worker_processes_all_it_accepted(
             accepted.add(ping_id)
 
     post()
-    assert len(accepted) >= 20 and sum(statuses.get(s, 0) for s in REFUSED) >= 20, statuses
+    assert len(accepted) >= 10 and sum(statuses.get(s, 0) for s in REFUSED) >= 20, statuses
     run_worker()
     assert_all_processed(client, auth, queue, accepted)
 
@@ -222,8 +222,12 @@ def test_import_never_crashes_and_the_worker_processes_all_it_accepted(
                           min_size=1, max_size=12))
     @settings(max_examples=40, **SETTINGS)
     def run_import(lines):
+        totals["runs"] = totals.get("runs", 0) + 1  # and one good line among the hostile ones
+        good = json.dumps({"payload": {"uuid": f"good-{totals['runs']}", "hostname": "h",
+                                       "version": "17.0.0", "recorded_at": "2026-10-01T00:00:00Z"},
+                           "received_at": "2026-10-02T00:00:00Z"}).encode()
         path = tmp_path / "hostile.ndjson"
-        path.write_bytes(b"\n".join(line.replace(b"\n", b" ") for line in lines))
+        path.write_bytes(b"\n".join(line.replace(b"\n", b" ") for line in [*lines, good]))
         result = runner.invoke(args=["import", str(path)])
         assert result.exception is None, result.output
         assert result.exit_code == 0, result.output
@@ -234,7 +238,7 @@ def test_import_never_crashes_and_the_worker_processes_all_it_accepted(
         totals["rejected"] += numbers[3]
 
     run_import()
-    assert totals["accepted"] >= 5 and totals["rejected"] >= 5, totals
+    assert totals["accepted"] >= totals["runs"] and totals["rejected"] >= 20, totals
     run_worker()
     ids = [row[0] for row in storage.conn.execute("SELECT id FROM pings")]
     assert len(ids) >= totals["accepted"] > 0

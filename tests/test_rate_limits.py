@@ -131,7 +131,7 @@ def test_limits_are_configured_as_count_per_period(value, expected):
     assert Settings.from_env({"PINGTALLY_RATE_LIMIT_UUID": value}).rate_limit_uuid == expected
 
 
-@pytest.mark.parametrize("value", ["lots", "0/minute", "10/fortnight", "-1/hour"])
+@pytest.mark.parametrize("value", ["lots", "0/minute", "10/fortnight", "-1/hour", "¹/minute"])
 def test_a_limit_that_makes_no_sense_is_refused_at_start(value):
     with pytest.raises(SettingsError, match="PINGTALLY_RATE_LIMIT_ADDRESS"):
         Settings.from_env({"PINGTALLY_RATE_LIMIT_ADDRESS": value})

@@ -70,11 +70,16 @@ def month_of(received_at: str) -> str:
     return received_at[:7]
 
 
+def _digits(text: str) -> str:
+    """The ASCII digits of `text` (str.isdigit() also takes '¹' and '²', which int() refuses)."""
+    return "".join(ch for ch in text if "0" <= ch <= "9")
+
+
 def version_minor(version: str | None) -> str:
     """`16.11.2-ee` -> `16.11`; anything unparseable -> 'unknown'."""
     parts = (version or "").split(".")
-    if len(parts) >= 2 and parts[0].isdigit():
-        minor = "".join(ch for ch in parts[1] if ch.isdigit())
+    if len(parts) >= 2 and parts[0] and _digits(parts[0]) == parts[0]:
+        minor = _digits(parts[1])
         if minor:
             return f"{int(parts[0])}.{int(minor)}"
     return "unknown"
@@ -84,7 +89,7 @@ def version_key(version: str | None) -> tuple[int, ...]:
     """A sortable key for a GitLab version (`12.10.0-pre` -> (12, 10, 0))."""
     numbers = []
     for part in (version or "").split("-")[0].split("."):
-        digits = "".join(ch for ch in part if ch.isdigit())
+        digits = _digits(part)
         if not digits:
             break
         numbers.append(int(digits))

@@ -44,8 +44,8 @@ def _rate(env, name: str, default: tuple[int, int] | None) -> tuple[int, int] | 
         return None
     count, _, period = (part.strip() for part in raw.partition("/"))
     period = period or "second"
-    seconds = PERIODS.get(period, int(period) if period.isdigit() else 0)
-    if not count.isdigit() or int(count) < 1 or seconds < 1:
+    seconds = PERIODS.get(period, int(period) if period.isascii() and period.isdigit() else 0)
+    if not (count.isascii() and count.isdigit()) or int(count) < 1 or seconds < 1:
         raise SettingsError(f"{name} must look like 300/minute (or off), got {raw!r}")
     return int(count), seconds
 
