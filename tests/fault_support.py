@@ -115,8 +115,14 @@ def archive_rows(database) -> list[dict]:
 
 
 def processed(database) -> int:
+    return processed_among(database, 0, 2**63 - 1)
+
+
+def processed_among(database, first: int, last: int) -> int:
+    """How many pings with ids in [first, last] are processed."""
     with sqlite3.connect(database) as conn:
-        return conn.execute("SELECT count(*) FROM pings WHERE status = 'processed'").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM pings WHERE status = 'processed' "
+                            "AND id BETWEEN ? AND ?", [first, last]).fetchone()[0]
 
 
 def assert_exactly_once(database, acknowledged: set[int], failed: set[int] = frozenset()) -> None:

@@ -58,6 +58,8 @@ def test_ingest_waits_for_the_busy_timeout_then_answers_503_with_retry_after(
         acknowledged.add(body["conv_index"]["usage_data_id"])
         assert "Traceback" not in web.output()
 
+    print(f"busy: 503 after {waited:.2f} s (busy timeout {BUSY_MS} ms), "
+          f"Retry-After {headers['Retry-After']}")
     run_worker()
     assert_exactly_once(settings.database, acknowledged)
     assert_rollups_equal_a_clean_run(settings, tmp_path)

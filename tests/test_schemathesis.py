@@ -15,7 +15,10 @@ from schemathesis import GenerationMode
 from schemathesis.checks import (content_type_conformance, not_a_server_error,
                                  response_schema_conformance, status_code_conformance)
 
+from fault_support import fleet_payload
+from ping_server.intake import accept_ping
 from ping_server.openapi import SPEC
+from workers import processing
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
@@ -28,9 +31,16 @@ OPERATIONS = [(method.upper(), path, mode) for path, methods in SPEC["paths"].it
 
 
 @pytest.fixture
-def api_schema(env, monkeypatch, runner_factory):
-    """The description as a client gets it: fetched from the app, without a token."""
+def api_schema(env, monkeypatch, runner_factory, storage, settings):
+    """The description as a client gets it: fetched from the app, without a token. Two
+    processed pings (one failed), so exports, receipts and the queue picture have rows."""
     monkeypatch.setenv("PINGTALLY_RATE_LIMIT_ADDRESS", "off")  # hundreds of requests a second
+    for n in range(2):
+        ping_id = accept_ping(storage, None, settings, fleet_payload(n), source="import",
+                              received_at=f"2026-10-0{n + 1}T00:00:00Z").ping_id
+        processing.process_ping(storage, ping_id, settings)
+    failed = accept_ping(storage, None, settings, fleet_payload(9), source="import").ping_id
+    storage.mark_attempt_failed(failed, "ValueError: boom", "2026-10-03T00:00:00Z", final=True)
     app, _, _ = runner_factory()
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
 
