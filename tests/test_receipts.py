@@ -84,3 +84,16 @@ def test_a_failing_job_records_the_error_in_the_receipt(client, auth, storage, r
     receipt = client.get(f"/api/v1/pings/{ping_id}", headers=auth).json
     assert receipt["error"].startswith("zlib.error:")  # the corrupt archive entry
     assert receipt["status"] == "queued"  # retries are scheduled, not yet exhausted
+
+
+def test_an_archived_body_that_cannot_be_parsed_fails_at_once(client, auth, storage, run_worker):
+    import zlib
+
+    ping_id = post(client, make_payload()).json["conv_index"]["usage_data_id"]
+    storage.conn.execute("UPDATE ping_payloads SET body = ? WHERE ping_id = ?",
+                         [zlib.compress(b"{not json"), ping_id])
+    run_worker()
+    receipt = client.get(f"/api/v1/pings/{ping_id}", headers=auth).json
+    assert receipt["status"] == "failed"  # no retries: waiting would not make it parse
+    assert receipt["attempts"] == 1
+    assert receipt["error"].startswith("workers.payloads.PayloadError")

@@ -117,7 +117,7 @@ def render(storage, request: ExportRequest):
     request.validate()
     if request.format == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csv.writer(buffer)  # RFC 4180 \r\n rows: a CR inside a field gets quoted
         writer.writerow(request.columns)
         for row in rows(storage, request):
             writer.writerow([spreadsheet_safe(v) for v in row.values()])

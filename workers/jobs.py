@@ -8,10 +8,12 @@ from rq import Queue, get_current_job
 from . import processing, rollups
 from . import queue as queue_module
 from .installations import format_timestamp, utc_now
+from .payloads import PayloadError
 from .settings import Settings
 from .storage import Storage
 
 log = logging.getLogger(__name__)
+PERMANENT_ERRORS = (processing.PingNotFound, PayloadError)
 _storage: Storage | None = None
 
 
@@ -62,7 +64,8 @@ def process_pings(ping_ids: list[int]) -> dict:
 
 
 def _record_failure(storage, ping_id: int, exc: Exception, job) -> None:
-    final = job is None or not job.retries_left or isinstance(exc, processing.PingNotFound)
+    # A ping that cannot be found or parsed will not get better by waiting: fail it now.
+    final = job is None or not job.retries_left or isinstance(exc, PERMANENT_ERRORS)
     storage.mark_attempt_failed(ping_id, describe_error(exc), format_timestamp(utc_now()), final)
     log.warning("ping %s failed (%s): %s", ping_id, "final" if final else "will retry",
                 type(exc).__name__)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from .catalog import catalog_for
 from .installations import (deployment_of, format_timestamp, is_paid, tier_of, utc_now,
                             version_key, version_minor)
-from .normalise import normalise
+from .normalise import MAX_STORABLE, normalise
 from .payloads import parse_object, unpack_archive
 
 ACTIVE_WINDOW_MONTHS = 3  # rule 11: the month and the two before it
@@ -197,4 +197,4 @@ def _text(value) -> str | None:
 
 
 def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_STORABLE
