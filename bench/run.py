@@ -438,7 +438,7 @@ def main():
         if "rebuild" in only:
             print("rebuild and exports...", file=sys.stderr)
             bench_rebuild(base, redis, small_dictionary, small_specs,
-                          [1000, 3000, 10_000] if args.full else [1000, 3000])
+                          [1000, 2000, 10_000] if args.full else [1000, 2000])
         if "memory" in only:
             print("worker memory...", file=sys.stderr)
             bench_memory(base, redis, small_dictionary, small_specs)
