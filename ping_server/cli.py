@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import time
 
 import click
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
@@ -85,18 +87,45 @@ def serve(host, port, processes, timeout):
 @click.option("--quiet", is_flag=True, help="Log warnings only.")
 @with_appcontext
 def worker(burst, name, quiet):
-    """Run one RQ worker on the ping queue (re-queues stuck pings first)."""
+    """Run one RQ worker on the ping queue (re-queues stuck pings first).
+
+    When Redis goes away RQ's worker returns; this one waits for Redis and starts again, so a
+    Redis restart never needs the worker restarted by hand (only a stop signal or --burst ends it).
+    """
+    from redis.exceptions import RedisError
     from rq import SimpleWorker
 
     storage = open_storage()
-    queue = open_queue()
-    outcome = rq_queue.requeue_stuck(storage, queue, settings())
-    if outcome["requeued"]:
-        click.echo(f"re-queued {outcome['requeued']} waiting ping(s) found in the archive", err=True)
-    # SimpleWorker runs jobs in-process: ~3 ms per job against ~12 ms for a fork per job
-    # (bench/bench_worker_class.py). Jobs only touch SQLite, so the isolation of a fork buys little.
-    rq_worker = SimpleWorker([queue], connection=queue.connection, name=name)
-    rq_worker.work(burst=burst, with_scheduler=True, logging_level="WARNING" if quiet else "INFO")
+    while True:
+        try:
+            queue = open_queue()
+            outcome = rq_queue.requeue_stuck(storage, queue, settings())
+            if outcome["requeued"]:
+                click.echo(f"re-queued {outcome['requeued']} waiting ping(s) found in the archive",
+                           err=True)
+            # SimpleWorker runs jobs in-process: ~3 ms per job against ~12 ms for a fork per
+            # job. Jobs only touch SQLite, so the isolation of a fork buys little.
+            rq_worker = SimpleWorker([queue], connection=queue.connection, name=name)
+            rq_worker.work(burst=burst, with_scheduler=True,
+                           logging_level="WARNING" if quiet else "INFO")
+        except RedisError as exc:
+            click.echo(f"Redis unavailable ({type(exc).__name__}); retrying in {REDIS_RETRY_SECONDS} s",
+                       err=True)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # RQ's handlers outlive its loop
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            time.sleep(REDIS_RETRY_SECONDS)
+            continue
+        # RQ records a SIGTERM/SIGINT as a shutdown request (whether it was idle or busy).
+        if burst or rq_worker._stop_requested or rq_worker._shutdown_requested_date:
+            return
+        click.echo("RQ worker stopped without a stop request (Redis went away?); starting again",
+                   err=True)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        time.sleep(REDIS_RETRY_SECONDS)
+
+
+REDIS_RETRY_SECONDS = 2
 
 
 @click.command()
