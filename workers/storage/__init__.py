@@ -48,7 +48,7 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
         )
         self.busy_timeout_ms = busy_timeout_ms
         self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        self.conn.execute("PRAGMA journal_mode = WAL")
+        self._use_wal()
         # FULL: an acknowledged ping survives power loss, not only a process crash. Connections
         # that only write derived data (workers, rebuild) may use NORMAL: WAL stays consistent,
         # and a transaction lost to power loss leaves its ping queued in the archive, where
@@ -104,6 +104,20 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
                 if is_busy_error(exc):
                     raise StorageBusy(str(exc)) from exc
                 raise
+
+    def _use_wal(self) -> None:
+        """Switch the file to WAL once; several processes may start at the same moment, and
+        the switch does not wait on the busy handler, so it is retried until the busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                if self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy_error(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def _begin_immediate(self) -> None:
         """Take the write lock, waiting up to the busy timeout.
