@@ -111,21 +111,29 @@ def worker(burst, name, quiet):
         except RedisError as exc:
             click.echo(f"Redis unavailable ({type(exc).__name__}); retrying in {REDIS_RETRY_SECONDS} s",
                        err=True)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # RQ's handlers outlive its loop
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            time.sleep(REDIS_RETRY_SECONDS)
+            _wait_before_restart()
             continue
         # RQ records a SIGTERM/SIGINT as a shutdown request (whether it was idle or busy).
         if burst or rq_worker._stop_requested or rq_worker._shutdown_requested_date:
             return
         click.echo("RQ worker stopped without a stop request (Redis went away?); starting again",
                    err=True)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        time.sleep(REDIS_RETRY_SECONDS)
+        _wait_before_restart()
 
 
 REDIS_RETRY_SECONDS = 2
+
+
+def _wait_before_restart():
+    """Sleep before starting RQ's worker again; a stop signal meanwhile ends the worker cleanly
+    (RQ's own signal handlers outlive its loop and would otherwise swallow it)."""
+    def stop_now(signum, frame):
+        click.echo("stop requested while waiting for Redis; exiting", err=True)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop_now)
+    signal.signal(signal.SIGINT, stop_now)
+    time.sleep(REDIS_RETRY_SECONDS)
 
 
 @click.command()

@@ -160,7 +160,7 @@ def apply_to_month(storage, installation_id: int, ping: dict, payload: dict, nor
     # This month, the months whose deltas follow from it, and the 2 months whose active window
     # includes it.
     storage.mark_dirty([month, *following_months(month, ACTIVE_WINDOW_MONTHS - 1),
-                        *storage.installation_months(installation_id, month)])
+                        *(m for m in months if m > month)])
     return True
 
 

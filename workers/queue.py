@@ -38,11 +38,6 @@ def job_id(ping_id: int) -> str:
     return f"ping-{ping_id}"
 
 
-def ping_id_of(job_identifier: str) -> int | None:
-    prefix, _, number = job_identifier.partition("-")
-    return int(number) if prefix == "ping" and number.isdigit() else None
-
-
 BATCH_SIZE = 50
 
 
@@ -89,13 +84,20 @@ def try_enqueue(storage, queue: Queue, ping_id: int, settings) -> bool:
     return True
 
 
+def enqueue_in_batches(storage, queue: Queue, ping_ids: list[int], settings, progress=None) -> None:
+    """Enqueue archived pings, BATCH_SIZE per job, and note each ping's job in the archive."""
+    for start in range(0, len(ping_ids), BATCH_SIZE):
+        batch = ping_ids[start:start + BATCH_SIZE]
+        job = enqueue_batch(queue, batch, settings)
+        storage.mark_enqueued(batch, format_timestamp(utc_now()), job.id)
+        if progress:
+            progress(start + len(batch))
+
+
 def try_enqueue_batch(storage, queue: Queue, ping_ids: list[int], settings) -> bool:
     """Enqueue archived pings in batches; if Redis is away they wait in SQLite."""
     try:
-        for start in range(0, len(ping_ids), BATCH_SIZE):
-            batch = ping_ids[start:start + BATCH_SIZE]
-            job = enqueue_batch(queue, batch, settings)
-            storage.mark_enqueued(batch, format_timestamp(utc_now()), job.id)
+        enqueue_in_batches(storage, queue, ping_ids, settings)
     except RedisError as exc:
         log.warning("Redis unavailable, %d pings wait in the archive: %s", len(ping_ids),
                     type(exc).__name__)
@@ -135,10 +137,6 @@ def job_state(queue: Queue, identifier: str | None, queued_ids: set[str] | None 
     return IN_HAND_NOW if status in IN_HAND else GONE
 
 
-def job_in_hand(queue: Queue, identifier: str | None) -> bool:
-    return job_state(queue, identifier) == IN_HAND_NOW
-
-
 def requeue_stuck(storage, queue: Queue, settings, progress=None) -> dict:
     """Enqueue every waiting ping that has no live job (Redis lost it, or it never reached Redis).
 
@@ -164,12 +162,7 @@ def requeue_stuck(storage, queue: Queue, settings, progress=None) -> dict:
                 continue
         if state != IN_HAND_NOW:
             stuck.append(ping_id)
-    for start in range(0, len(stuck), BATCH_SIZE):
-        batch = stuck[start:start + BATCH_SIZE]
-        job = enqueue_batch(queue, batch, settings)
-        storage.mark_enqueued(batch, format_timestamp(utc_now()), job.id)
-        if progress:
-            progress(start + len(batch))
+    enqueue_in_batches(storage, queue, stuck, settings, progress)
     return {"waiting": len(waiting), "requeued": len(stuck), "failed": gave_up}
 
 

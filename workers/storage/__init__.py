@@ -232,13 +232,6 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
         return self.conn.execute(
             "SELECT id, job_id FROM pings WHERE status = 'queued' ORDER BY id").fetchall()
 
-    def waiting_ping_ids(self, limit: int | None = None) -> list[int]:
-        """Pings archived and not yet processed or failed, oldest first."""
-        sql = "SELECT id FROM pings WHERE status = 'queued' ORDER BY id"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return [row[0] for row in self.conn.execute(sql)]
-
     def mark_processed(self, ping_id: int, at: str) -> None:
         """Call inside the write transaction that applied the ping."""
         self.conn.execute(

@@ -109,11 +109,6 @@ class SnapshotsSQL:
     def recompute_monthly_values(self, installation_id: int, from_month: str) -> None:
         self.conn.execute(MONTHLY_VALUES_SQL, {"installation": installation_id, "from_month": from_month})
 
-    def installation_months(self, installation_id: int, from_month: str) -> list[str]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT month FROM snapshots WHERE installation_id = ? AND month >= ? ORDER BY month",
-            [installation_id, from_month])]
-
     def widen_version_ranges(self, metric_ids, version_key: str) -> bool:
         """Rule 11 bookkeeping; True when some metric's first..last version range grew.
 
@@ -172,9 +167,3 @@ class SnapshotsSQL:
     def set_ping_counts(self, ping_id: int, leaves: int, unknown_keys: int, failures: int) -> None:
         self.conn.execute("UPDATE pings SET leaves = ?, unknown_keys = ?, failures = ? WHERE id = ?",
                           [leaves, unknown_keys, failures, ping_id])
-
-    def snapshot_values_of(self, installation_id: int) -> list[dict]:
-        return list(self.db.query(
-            "SELECT v.month, m.key_path, v.value, v.monthly_value FROM snapshot_values v "
-            "INDEXED BY snapshot_values_by_installation JOIN metrics m ON m.id = v.metric_id WHERE v.installation_id = ? "
-            "ORDER BY v.month, m.key_path", [installation_id]))
