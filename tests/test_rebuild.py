@@ -1,5 +1,6 @@
 """`pingtally rebuild`: everything derived can be recomputed from the archive, idempotently."""
 import shutil
+import sqlite3
 
 from rules_support import CREATE_SMAU, RULES_DICTIONARY
 from workers import rebuild
@@ -50,3 +51,51 @@ def test_rebuild_after_a_dictionary_change_reports_what_changed(pipeline, tmp_pa
     assert pipeline.row("smau", "2026-03", CREATE_SMAU) is None  # no longer flagged smau
     again = runner.invoke(args=["rebuild"])
     assert "no rollup changed" in again.output
+
+
+def fill_weekly(pipeline):
+    """Weekly pings with growing counters, and one ping for January received late (in March)."""
+    for day, create, pushes in (("01-05", 5, 100), ("01-12", 6, 150), ("01-26", 7, 210),
+                                ("02-02", 8, 260), ("02-16", 9, 300), ("03-02", 10, 420)):
+        pipeline.send(f"2026-{day}T00:00:00.000000Z", uuid="a", create=create, pushes=pushes)
+        pipeline.send(f"2026-{day}T06:00:00.000000Z", uuid="b", create=create * 2, pushes=pushes * 3)
+    pipeline.send("2026-03-05T00:00:00.000000Z", uuid="a", recorded_at="2026-01-30T00:00:00Z",
+                  create=50, pushes=240)
+    pipeline.process()
+
+
+def test_rebuild_of_weekly_pings_equals_processing_them_in_receive_order(pipeline):
+    fill_weekly(pipeline)
+    before = {kind: pipeline.export(kind) for kind in ("smau", "features", "installations")}
+    report = rebuild.rebuild(pipeline.storage, pipeline.settings)
+    assert report.pings == 13 and not report.failed
+    assert report.changed_months == []
+    assert {kind: pipeline.export(kind) for kind in before} == before
+    # every ping is processed again, also those that do not stand for their month
+    statuses = {pipeline.storage.ping(i)["status"] for i in pipeline.ping_ids}
+    assert statuses == {"processed"}
+
+
+def test_rebuild_releases_the_write_lock_between_transactions(pipeline, monkeypatch):
+    """Ingest must keep working during a long rebuild: between its transactions another
+    connection can take the write lock at once, and sees the work done so far."""
+    fill_weekly(pipeline)
+    monkeypatch.setattr(rebuild, "BATCH", 1)
+    monkeypatch.setattr(rebuild, "TRANSACTION_SECONDS", 0)  # one batch per transaction
+    seen = []
+
+    def progress(message):
+        if "replayed" not in message:
+            return
+        other = sqlite3.connect(pipeline.settings.database, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # raises "database is locked" if the rebuild held it
+            seen.append(other.execute("SELECT count(*) FROM snapshots").fetchone()[0])
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+
+    report = rebuild.rebuild(pipeline.storage, pipeline.settings, progress=progress)
+    assert report.pings == 13
+    assert len(seen) == 13  # one transaction per ping
+    assert seen == sorted(seen) and seen[0] == 1 and seen[-1] == 6  # 2 installations x 3 months

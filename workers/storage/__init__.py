@@ -259,11 +259,16 @@ class Storage(MetricsSQL, SnapshotsSQL, RollupsSQL, ExportsSQL, OpsSQL):
                 [(i,) for i in ping_ids],
             )
 
-    def ping_ids_in_months(self, first: str | None, last: str | None) -> list[int]:
-        """Archived pings received in [first, last], in receive order (ties: id)."""
+    def ping_ids_by_month(self, first: str | None, last: str | None) -> dict[str, list[int]]:
+        """Archived pings of the months in [first, last], month by month, each month's pings
+        latest first (receive time, then id)."""
         params: list = []
-        sql = "SELECT id FROM pings WHERE true" + month_range("month", first, last, params)
-        return [r[0] for r in self.conn.execute(sql + " ORDER BY received_at, id", params)]
+        sql = "SELECT month, id FROM pings WHERE true" + month_range("month", first, last, params)
+        months: dict[str, list[int]] = {}
+        for month, ping_id in self.conn.execute(
+                sql + " ORDER BY month, received_at DESC, id DESC", params):
+            months.setdefault(month, []).append(ping_id)
+        return months
 
     # -- installations ---------------------------------------------------------------------
 
