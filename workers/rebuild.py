@@ -58,7 +58,7 @@ def rebuild(storage, settings, first: str | None = None, last: str | None = None
         while start < len(ping_ids):
             # A month's snapshot rows go into one key range per metric, spread across it, so
             # each commit rewrites pages all over the range: committing every few hundred pings
-            # made rebuild time grow with the square of the fleet. One commit every
+            # made the time per ping grow with the fleet. One commit every
             # TRANSACTION_SECONDS writes each page a few times per month (bench/README.md).
             with storage.write():
                 opened = time.monotonic()
